@@ -1,0 +1,25 @@
+"""Every hook a DecompZoo plugin may implement, documented where it is declared.
+
+A plugin is any module (or object) with functions marked ``@zoo.hookimpl`` whose names match the
+hookspecs below. Built-ins in ``plugins/`` use exactly these hooks; so does a third party.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "zoo"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def zoo_components() -> list:
+    """Return the components this plugin provides, as a list of :class:`zoo.registry.Component`.
+
+    Each component names its slot (``decomposition``, ``encoder``, ``mixer``, ``head`` or ``loss``),
+    its name, a frozen attrs config class (its fields and defaults are what specs may set) and a
+    builder ``build(config, in_features) -> torch.nn.Module``. Registering a (slot, name) that
+    another plugin already provides is an error naming both plugins.
+    """

@@ -1,0 +1,59 @@
+"""The slots a model is composed of, and the contract each slot's modules keep.
+
+Shapes: N stocks of one day, T steps, F fields, d width.
+
+| slot          | forward                                   | must expose                    |
+|---------------|-------------------------------------------|--------------------------------|
+| decomposition | ``x (N,T,F)`` -> ``{name: (N,T,F)}``      | ``components: tuple[str, ...]``|
+| encoder       | ``x (N,T,F_in)`` -> ``(N,T',d)``          | ``out_features: int``          |
+| mixer         | ``h (N,T',d), ctx`` -> ``(N,T',d)``       |                                |
+| head          | ``h (N,T',d)`` -> ``(N,)``                |                                |
+| loss          | ``pred (N,), target (N,), mask (N,)`` -> scalar | ``label_norm: str``      |
+
+``ctx`` is the day's side information, a mapping of tensors of length N: at least ``size`` (float),
+``industry`` (int64) and ``mask`` (bool, True where the stock is valid). Stocks with ``mask`` False
+take part in no cross-sectional statistic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from zoo.errors import RegistryError
+
+DECOMPOSITION = "decomposition"
+ENCODER = "encoder"
+MIXER = "mixer"
+HEAD = "head"
+LOSS = "loss"
+
+#: Every slot, in the order a model is composed.
+SLOTS: tuple[str, ...] = (DECOMPOSITION, ENCODER, MIXER, HEAD, LOSS)
+
+#: Label normalisations a loss may ask for.
+LABEL_NORMS: tuple[str, ...] = ("rank", "zscore")
+
+Context = Mapping[str, torch.Tensor]
+
+
+def require_ctx(ctx: Context | None, key: str, component: str) -> torch.Tensor:
+    """Return ``ctx[key]`` or fail with a message naming the component and the keys present."""
+    if ctx is None or key not in ctx:
+        present = sorted(ctx) if ctx is not None else []
+        raise RegistryError(
+            f"{component} needs ctx[{key!r}] (the day's side information), but ctx has {present}; "
+            f"pass it in the day batch's ctx or choose a component that does not need it"
+        )
+    return ctx[key]
+
+
+def valid_mask(ctx: Context | None, n: int, device: torch.device) -> torch.Tensor:
+    """The day's validity mask from ``ctx`` (all True when ctx carries none)."""
+    if ctx is not None and "mask" in ctx:
+        mask = ctx["mask"].to(device=device, dtype=torch.bool)
+        if mask.shape != (n,):
+            raise RegistryError(f"ctx['mask'] has shape {tuple(mask.shape)}, expected ({n},)")
+        return mask
+    return torch.ones(n, dtype=torch.bool, device=device)

@@ -1,0 +1,50 @@
+"""The ``[model]`` section: which component fills each slot of the generic model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+from attrs import field, frozen, validators
+
+NORMS = ("layernorm", "none")
+
+
+@frozen(eq=True)
+class ComponentRef:
+    """A registered component by name, with its config params (TOML: ``{name = "gru", hidden = 64}``)."""
+
+    name: str = field(validator=validators.instance_of(str))
+    params: Mapping[str, Any] = field(factory=dict, converter=dict)
+
+
+@frozen
+class BranchSpec:
+    """One branch: a decomposition component run through an encoder stage list, then a mixer."""
+
+    encoder: tuple[ComponentRef, ...] = field(converter=tuple)
+    mixer: ComponentRef = field(factory=lambda: ComponentRef("identity"))
+    enabled: bool = True
+
+    @encoder.validator
+    def _encoder_not_empty(self, attribute: attrs.Attribute, value: tuple) -> None:
+        if not value:
+            raise ValueError("encoder must list at least one stage, e.g. [{name = \"patch_conv\"}]")
+
+
+@frozen
+class ModelSpec:
+    """decomposition -> branches (encoder -> mixer) -> sum -> norm -> trunk -> head."""
+
+    decomposition: ComponentRef
+    branches: Mapping[str, BranchSpec] = field(converter=dict)
+    #: Where: on the summed branch representations, before the trunk encoder (the report leaves it open).
+    norm: str = field(default="layernorm", validator=validators.in_(NORMS))
+    trunk: tuple[ComponentRef, ...] = field(factory=tuple, converter=tuple)
+    head: ComponentRef = field(factory=lambda: ComponentRef("linear"))
+
+    @branches.validator
+    def _some_branch(self, attribute: attrs.Attribute, value: Mapping) -> None:
+        if not any(b.enabled for b in value.values()):
+            raise ValueError("at least one branch must be enabled")
