@@ -58,11 +58,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def plugins_of(ctx: typer.Context) -> tuple[str, ...]:
-    """The ``--plugin`` modules given on the command line."""
-    root = ctx.find_root()
-    return tuple((root.obj or {}).get("plugins", ()))
-
-
 if __name__ == "__main__":
     sys.exit(main())

@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
-import cattrs
 import pluggy
 
 from zoo import hookspecs
-from zoo.errors import RegistryError
+from zoo.convert import strict_converter, structure_checked
+from zoo.errors import RegistryError, SpecError
 from zoo.interfaces import SLOTS
 
 #: Entry-point group third-party packages register their plugin modules under.
@@ -56,7 +56,7 @@ class Component:
         return out
 
 
-_converter = cattrs.Converter(forbid_extra_keys=True)
+_converter = strict_converter()
 
 
 class Registry:
@@ -113,12 +113,9 @@ class Registry:
         """Structure ``params`` into the component's config class (unknown keys are an error)."""
         comp = self.get(slot, name)
         try:
-            return _converter.structure(dict(params or {}), comp.config)
-        except cattrs.BaseValidationError as exc:
-            msgs = cattrs.transform_error(exc, path=f"{slot} {name!r}")
-            raise RegistryError("; ".join(msgs)) from None
-        except (TypeError, ValueError) as exc:
-            raise RegistryError(f"{slot} {name!r}: {exc}") from None
+            return structure_checked(_converter, dict(params or {}), comp.config, f"{slot} {name!r}")
+        except SpecError as exc:
+            raise RegistryError(str(exc)) from None
 
     def build(self, slot: str, name: str, params: Mapping[str, Any] | Any = None, in_features: int = 0):
         """Build the module for (slot, name) from a params mapping or a ready config object."""

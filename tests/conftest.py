@@ -1,0 +1,38 @@
+"""Shared test set-up: deterministic, single-threaded torch; the outside plugin folder importable."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+EXT = Path(__file__).resolve().parent / "ext"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _torch_threads():
+    import torch
+
+    torch.set_num_threads(1)
+    yield
+
+
+@pytest.fixture
+def ext_on_path(monkeypatch):
+    """Put tests/ext (modules outside every package) on sys.path, as PYTHONPATH would."""
+    monkeypatch.syspath_prepend(str(EXT))
+    from zoo.registry import clear_registry_cache
+
+    clear_registry_cache()
+    yield EXT
+    clear_registry_cache()
+    for name in ("attention_free_mixer", "duplicate_mixer"):
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def specs_dir() -> Path:
+    """The repository's specs/ folder."""
+    return ROOT / "specs"

@@ -1,0 +1,58 @@
+"""``zoo list`` and ``zoo show``: what the registry holds and what a spec composes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from zoo.cli_common import SET_OPTION_HELP, plugins_of
+
+
+def _list(
+    ctx: typer.Context,
+    slot: str = typer.Argument(None, help="Only this slot: decomposition, encoder, mixer, head or loss."),
+    pattern: str = typer.Option("*", "--filter", "-f", help="Wildcard on component names, e.g. '*demean'."),
+) -> None:
+    """List every registered component with its config fields, defaults and origin."""
+    from zoo.registry import get_registry
+
+    registry = get_registry(plugins_of(ctx))
+    current = None
+    for comp in registry.list(slot, pattern):
+        if comp.slot != current:
+            current = comp.slot
+            typer.secho(f"[{comp.slot}]", bold=True)
+        typer.echo(f"  {comp.name:<16} {comp.doc}  (from {comp.origin})")
+        for name, typ, default in comp.fields():
+            typer.echo(f"      {name}: {typ} = {default!r}")
+    for where, why in registry.broken.items():
+        typer.secho(f"skipped {where}: {why}", fg=typer.colors.YELLOW, err=True)
+
+
+def _show(
+    ctx: typer.Context,
+    spec: Path = typer.Argument(..., help="Spec TOML file."),
+    set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP),
+    toml: bool = typer.Option(False, "--toml", help="Also print the canonical spec."),
+) -> None:
+    """Print the composed module tree of SPEC and its parameter count."""
+    from zoo.compose import build_model, count_parameters
+    from zoo.registry import get_registry
+    from zoo.specs import canonical_toml, load_spec, spec_hash
+
+    plugins = plugins_of(ctx)
+    loaded = load_spec(spec, overrides=set_, plugins=plugins)
+    registry = get_registry(plugins + loaded.plugins)
+    model = build_model(loaded.model, in_features=len(loaded.data.fields), registry=registry)
+    typer.echo(f"spec: {loaded.name} ({spec})  hash: {spec_hash(loaded)}")
+    if toml:
+        typer.echo(canonical_toml(loaded))
+    typer.echo(str(model))
+    typer.echo(f"parameters: {count_parameters(model)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``list`` and ``show``."""
+    app.command("list")(_list)
+    app.command("show")(_show)

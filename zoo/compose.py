@@ -1,0 +1,111 @@
+"""The one generic model every spec composes: decomposition -> branches -> sum -> norm -> trunk -> head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from zoo.errors import RegistryError
+from zoo.interfaces import DECOMPOSITION, ENCODER, HEAD, MIXER, Context
+from zoo.registry import Registry, get_registry
+from zoo.specs.model import ComponentRef, ModelSpec
+
+
+class EncoderStack(nn.Sequential):
+    """Encoder stages run one after the other; ``out_features`` is the last stage's width."""
+
+    def __init__(self, stages: Sequence[nn.Module], in_features: int) -> None:
+        super().__init__(*stages)
+        self.out_features = stages[-1].out_features if stages else in_features
+
+
+def build_encoder(refs: Sequence[ComponentRef], in_features: int, registry: Registry) -> EncoderStack:
+    """Build a stage list (``patch_conv`` then ``gru`` …) into one encoder."""
+    stages, width = [], in_features
+    for ref in refs:
+        stage = registry.build(ENCODER, ref.name, ref.params, width)
+        if not isinstance(getattr(stage, "out_features", None), int):
+            raise RegistryError(
+                f"encoder {ref.name!r} must expose an int 'out_features' (its output width d)"
+            )
+        stages.append(stage)
+        width = stage.out_features
+    return EncoderStack(stages, in_features)
+
+
+class Branch(nn.Module):
+    """One decomposition component's path: encoder stack, then cross-sectional mixer."""
+
+    def __init__(self, encoder: EncoderStack, mixer: nn.Module) -> None:
+        super().__init__()
+        self.encoder, self.mixer = encoder, mixer
+
+    def forward(self, x: torch.Tensor, ctx: Context | None = None) -> torch.Tensor:
+        """``(N,T,F) -> (N,T',d)``."""
+        return self.mixer(self.encoder(x), ctx)
+
+
+class ZooModel(nn.Module):
+    """A composed factor model: ``forward(x (N,T,F), ctx) -> scores (N,)``."""
+
+    def __init__(
+        self,
+        decomposition: nn.Module,
+        branches: dict[str, Branch],
+        norm: nn.Module,
+        trunk: EncoderStack,
+        head: nn.Module,
+    ) -> None:
+        super().__init__()
+        self.decomposition = decomposition
+        self.branches = nn.ModuleDict(branches)
+        self.norm, self.trunk, self.head = norm, trunk, head
+
+    def forward(self, x: torch.Tensor, ctx: Context | None = None) -> torch.Tensor:
+        """Score one day's cross-section ``x (N,T,F)``."""
+        parts = self.decomposition(x)
+        fused = None
+        for name, branch in self.branches.items():
+            h = branch(parts[name], ctx)
+            if fused is not None and fused.shape != h.shape:
+                raise RegistryError(
+                    f"branch {name!r} outputs {tuple(h.shape)} but earlier branches {tuple(fused.shape)}; "
+                    f"branches are summed, so their steps and widths must match"
+                )
+            fused = h if fused is None else fused + h
+        return self.head(self.trunk(self.norm(fused)))
+
+
+def build_model(spec: ModelSpec, in_features: int, registry: Registry | None = None) -> ZooModel:
+    """Build the model a (resolved) model spec describes, every component through the registry."""
+    registry = registry or get_registry()
+    decomposition = registry.build(
+        DECOMPOSITION, spec.decomposition.name, spec.decomposition.params, in_features
+    )
+    branches: dict[str, Branch] = {}
+    widths = {}
+    for name, branch_spec in spec.branches.items():
+        if not branch_spec.enabled:
+            continue
+        if name not in decomposition.components:
+            raise RegistryError(
+                f"branch {name!r}: decomposition {spec.decomposition.name!r} has {decomposition.components}"
+            )
+        encoder = build_encoder(branch_spec.encoder, in_features, registry)
+        mixer = registry.build(MIXER, branch_spec.mixer.name, branch_spec.mixer.params, encoder.out_features)
+        branches[name] = Branch(encoder, mixer)
+        widths[name] = encoder.out_features
+    if len(set(widths.values())) > 1:
+        raise RegistryError(f"branch widths differ {widths}; branches are summed, so give them one width")
+    width = next(iter(widths.values()))
+    norm = nn.LayerNorm(width) if spec.norm == "layernorm" else nn.Identity()
+    trunk = build_encoder(spec.trunk, width, registry)
+    head = registry.build(HEAD, spec.head.name, spec.head.params, trunk.out_features)
+    return ZooModel(decomposition, branches, norm, trunk, head)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

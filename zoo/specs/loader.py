@@ -1,0 +1,259 @@
+"""Read, merge, override, validate and write specs (TOML <-> frozen attrs), and hash them."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+import tomli_w
+
+from zoo.convert import strict_converter, structure_checked
+from zoo.errors import RegistryError, SpecError
+from zoo.specs.experiment import ExperimentSpec
+from zoo.specs.model import BranchSpec, ComponentRef, ModelSpec
+
+#: Key that names a parent spec file, resolved relative to the file that holds it.
+EXTENDS = "extends"
+
+
+def _structure_ref(value: Any, _type: type) -> ComponentRef:
+    if isinstance(value, str):
+        return ComponentRef(value)
+    if not isinstance(value, Mapping):
+        raise TypeError(f'expected a component like {{name = "gru", hidden = 64}}, got {value!r}')
+    if "name" not in value:
+        raise ValueError(f"component {dict(value)!r} has no 'name'")
+    params = {k: v for k, v in value.items() if k != "name"}
+    if not isinstance(value["name"], str):
+        raise TypeError(f"component name must be a string, got {value['name']!r}")
+    return ComponentRef(value["name"], params)
+
+
+def _unstructure_ref(ref: ComponentRef) -> dict[str, Any]:
+    return {"name": ref.name, **dict(ref.params)}
+
+
+def make_converter() -> cattrs.Converter:
+    """The spec converter: strict types, unknown keys refused, components as ``{name = ..., **params}``."""
+    conv = strict_converter()
+    conv.register_structure_hook(ComponentRef, _structure_ref)
+    conv.register_unstructure_hook(ComponentRef, _unstructure_ref)
+    return conv
+
+
+converter = make_converter()
+_config_converter = strict_converter()
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse one TOML file; a syntax error names the file and the line."""
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise SpecError(f"spec file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _renamed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    """A component table that names another component replaces the old one instead of merging."""
+    return "name" in old and "name" in new and old["name"] != new["name"]
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; any other value (lists included) is replaced."""
+    out = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        old = out.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping) and not _renamed(old, value):
+            out[key] = deep_merge(old, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The spec file's table with its ``extends`` chain merged in (child keys win)."""
+    path = Path(path).resolve()
+    if path in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, path))
+        raise SpecError(f"{path}: 'extends' forms a cycle: {cycle}")
+    raw = read_toml(path)
+    parent = raw.pop(EXTENDS, None)
+    if parent is None:
+        return raw
+    if not isinstance(parent, str):
+        raise SpecError(f"{path}: 'extends' must be a file name (string), got {parent!r}")
+    base = read_raw(path.parent / parent, (*_chain, path))
+    return deep_merge(base, raw)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into its key path and a TOML-parsed value (bare words stay strings)."""
+    if "=" not in text:
+        raise SpecError(f"--set {text!r}: expected KEY.PATH=VALUE, e.g. --set train.patience=5")
+    key, _, value = text.partition("=")
+    parts = [p for p in key.strip().split(".")]
+    if not all(parts):
+        raise SpecError(f"--set {text!r}: the key path {key!r} has an empty part")
+    try:
+        parsed = tomllib.loads(f"v = {value.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value.strip()
+    return parts, parsed
+
+
+def apply_overrides(raw: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``--set`` overrides to a raw spec table; list items are addressed by index."""
+    out = copy.deepcopy(dict(raw))
+    for text in overrides:
+        parts, value = parse_override(text)
+        node: Any = out
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise SpecError(f"--set {text!r}: {where} is not an index of a list of {len(node)}")
+                idx = int(part)
+                if last:
+                    node[idx] = value
+                else:
+                    node = node[idx]
+            elif isinstance(node, dict):
+                if last:
+                    if part == "name" and "name" in node and node["name"] != value:
+                        node.clear()  # another component: its params start from its own defaults
+                    node[part] = value
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise SpecError(f"--set {text!r}: {'.'.join(parts[:depth])} is a value, not a table")
+    return out
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def structure(raw: Mapping[str, Any], source: str) -> ExperimentSpec:
+    """Turn a raw table into an ExperimentSpec; every problem is reported with its key path."""
+    return structure_checked(converter, dict(raw), ExperimentSpec, source)
+
+
+def _resolve_ref(registry, slot: str, ref: ComponentRef, path: str, source: str) -> ComponentRef:
+    try:
+        comp = registry.get(slot, ref.name)
+    except RegistryError as exc:
+        raise SpecError(f"{source}: {path}: {exc}") from None
+    config = structure_checked(_config_converter, dict(ref.params), comp.config, source, prefix=path)
+    full = {f.name: getattr(config, f.name) for f in attrs.fields(type(config))}
+    return ComponentRef(ref.name, converter.unstructure(full))
+
+
+def resolve(spec: ExperimentSpec, registry, source: str) -> ExperimentSpec:
+    """Check every component against the registry and fill in its defaults (canonical params)."""
+    from zoo.interfaces import DECOMPOSITION, ENCODER, HEAD, LOSS, MIXER
+
+    m = spec.model
+    decomposition = _resolve_ref(registry, DECOMPOSITION, m.decomposition, "model.decomposition", source)
+    module = registry.build(DECOMPOSITION, decomposition.name, decomposition.params, len(spec.data.fields))
+    branches = {}
+    for key, branch in m.branches.items():
+        where = f"model.branches.{key}"
+        if not branch.enabled:  # a disabled branch is ignored entirely (lets ablations extend a base spec)
+            branches[key] = branch
+            continue
+        if key not in module.components:
+            raise SpecError(
+                f"{source}: {where}: decomposition {decomposition.name!r} has no component {key!r}; "
+                f"its components are {', '.join(module.components)}"
+            )
+        encoder = tuple(
+            _resolve_ref(registry, ENCODER, r, f"{where}.encoder[{i}]", source)
+            for i, r in enumerate(branch.encoder)
+        )
+        mixer = _resolve_ref(registry, MIXER, branch.mixer, f"{where}.mixer", source)
+        branches[key] = BranchSpec(encoder=encoder, mixer=mixer, enabled=branch.enabled)
+    trunk = tuple(
+        _resolve_ref(registry, ENCODER, r, f"model.trunk[{i}]", source) for i, r in enumerate(m.trunk)
+    )
+    head = _resolve_ref(registry, HEAD, m.head, "model.head", source)
+    loss = _resolve_ref(registry, LOSS, spec.train.loss, "train.loss", source)
+    model = ModelSpec(decomposition=decomposition, branches=branches, norm=m.norm, trunk=trunk, head=head)
+    return attrs.evolve(spec, model=model, train=attrs.evolve(spec.train, loss=loss))
+
+
+def loads_spec(
+    raw: Mapping[str, Any],
+    source: str = "<spec>",
+    overrides: Sequence[str] = (),
+    plugins: Sequence[str] = (),
+) -> ExperimentSpec:
+    """Validate a raw (already ``extends``-merged) spec table, apply overrides, resolve components."""
+    from zoo.registry import get_registry
+
+    raw = apply_overrides(raw, overrides)
+    spec = structure(raw, source)
+    registry = get_registry(tuple(plugins) + tuple(spec.plugins))
+    return resolve(spec, registry, source)
+
+
+def load_spec(path: str | Path, overrides: Sequence[str] = (), plugins: Sequence[str] = ()) -> ExperimentSpec:
+    """Load a spec file: ``extends`` chain, ``--set`` overrides, validation, component defaults."""
+    return loads_spec(read_raw(path), source=str(path), overrides=overrides, plugins=plugins)
+
+
+# --------------------------------------------------------------------------- canonical form
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def canonical_dict(spec: ExperimentSpec) -> dict[str, Any]:
+    """The spec as plain TOML-able data: every field written, None fields left out."""
+    return _drop_none(converter.unstructure(spec))
+
+
+def canonical_toml(spec: ExperimentSpec) -> str:
+    """The canonical TOML text; loading it gives back an equal spec."""
+    return tomli_w.dumps(canonical_dict(spec))
+
+
+def spec_hash(spec: ExperimentSpec) -> str:
+    """A stable 12-hex-digit hash of the canonical form."""
+    blob = json.dumps(canonical_dict(spec), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def flatten(spec: ExperimentSpec) -> dict[str, str]:
+    """Dotted keys -> string values (list items by index), as MLflow params."""
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        elif isinstance(value, list) and any(isinstance(v, Mapping) for v in value):
+            for i, v in enumerate(value):
+                walk(f"{prefix}.{i}", v)
+        else:
+            out[prefix] = json.dumps(value) if isinstance(value, list) else str(value)
+
+    walk("", canonical_dict(spec))
+    return out
