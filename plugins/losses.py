@@ -1,11 +1,111 @@
-"""Built-in components (filled in by the owner of this module)."""
+"""Built-in losses (slot ``loss``): the report's IC loss and its long-end weighted MSE.
+
+A loss module takes one day's cross-section ``pred (N,)``, ``target (N,)`` and an optional validity
+``mask (N,)`` and returns a scalar. Its ``label_norm`` tells the trainer how to standardise the
+day's labels before they reach it: ``"rank"`` for the IC loss, ``"zscore"`` for the weighted MSE.
+"""
 
 from __future__ import annotations
 
+import torch
+from attrs import field, frozen, validators
+from torch import nn
+
 from zoo import hookimpl
+from zoo.registry import Component
+
+
+def _masked(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None):
+    """Keep the entries where mask is True and the target is finite."""
+    keep = torch.isfinite(target)
+    if mask is not None:
+        keep = keep & mask.to(dtype=torch.bool)
+    return pred[keep], target[keep]
+
+
+@frozen
+class ICLossConfig:
+    """Negative Pearson correlation within the cross-section (labels rank-normalised)."""
+
+    #: Added to the variances so a constant prediction gives a finite gradient, not NaN.
+    eps: float = field(default=1e-8, validator=validators.gt(0))
+
+
+class ICLoss(nn.Module):
+    """``-corr(pred, target)`` over the day's valid stocks."""
+
+    label_norm = "rank"
+
+    def __init__(self, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.eps = eps
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None):
+        """The negative correlation; 0 (with a graph) when fewer than two stocks are valid."""
+        p, t = _masked(pred, target, mask)
+        if p.numel() < 2:
+            return pred.sum() * 0.0
+        p = p - p.mean()
+        t = t - t.mean()
+        corr = (p * t).sum() / torch.sqrt((p * p).sum() * (t * t).sum() + self.eps)
+        return -corr
+
+
+@frozen
+class WeightedMSEConfig:
+    """``s = ReLU(y - tau)``, ``w = 1 + alpha (sigmoid(s) - 0.5)``, ``L = mean(w (pred - y)^2)``."""
+
+    tau: float = 1.0
+    alpha: float = field(default=2.0, validator=validators.ge(0))
+
+
+class WeightedMSELoss(nn.Module):
+    """MSE whose weight grows with the label above ``tau`` (the long end), on z-scored labels."""
+
+    label_norm = "zscore"
+
+    def __init__(self, tau: float = 1.0, alpha: float = 2.0) -> None:
+        super().__init__()
+        self.tau = tau
+        self.alpha = alpha
+
+    def weights(self, target: torch.Tensor) -> torch.Tensor:
+        """The per-stock weight ``1 + alpha (sigmoid(ReLU(y - tau)) - 0.5)``, in [1, 1 + alpha/2)."""
+        s = torch.relu(target - self.tau)
+        return 1.0 + self.alpha * (torch.sigmoid(s) - 0.5)
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None):
+        """The weighted mean squared error over the day's valid stocks."""
+        p, t = _masked(pred, target, mask)
+        if p.numel() == 0:
+            return pred.sum() * 0.0
+        return (self.weights(t) * (p - t) ** 2).mean()
+
+
+def _build_ic(config: ICLossConfig, in_features: int) -> ICLoss:
+    return ICLoss(eps=config.eps)
+
+
+def _build_wmse(config: WeightedMSEConfig, in_features: int) -> WeightedMSELoss:
+    return WeightedMSELoss(tau=config.tau, alpha=config.alpha)
 
 
 @hookimpl
-def zoo_components() -> list:
-    """Components of this module."""
-    return []
+def zoo_components() -> list[Component]:
+    """The built-in losses ``ic`` and ``weighted_mse``."""
+    return [
+        Component(
+            "loss",
+            "ic",
+            ICLossConfig,
+            _build_ic,
+            doc="negative Pearson correlation within the day, on rank-normalised labels",
+        ),
+        Component(
+            "loss",
+            "weighted_mse",
+            WeightedMSEConfig,
+            _build_wmse,
+            doc="long-end weighted MSE (tau=1, alpha=2), on z-scored labels",
+        ),
+    ]

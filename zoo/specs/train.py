@@ -11,14 +11,27 @@ from zoo.specs.model import ComponentRef
 class TrainSpec:
     """How a model is trained and rolled over the test years."""
 
+    #: A registered ``loss`` component; its ``label_norm`` picks the label standardisation.
     loss: ComponentRef = field(factory=lambda: ComponentRef("ic"))
     lr: float = field(default=1e-3, validator=validators.gt(0))
     max_epochs: int = field(default=100, validator=validators.ge(1))
     patience: int = field(default=15, validator=validators.ge(1))
-    seeds: tuple[int, ...] = field(default=(0, 42, 3407), converter=tuple)
+    seeds: tuple[int, ...] = field(default=(0, 42, 3407), converter=tuple, validator=validators.min_len(1))
     test_years: tuple[int, ...] = field(factory=tuple, converter=tuple)
     train_years: int = field(default=4, validator=validators.ge(1))
     valid_years: int = field(default=1, validator=validators.ge(1))
-    #: Trading days between train / valid / test; None means label horizon + 1.
+    #: Trading days between train / valid / test; None means label horizon + 1 (never less).
     purge_days: int | None = None
+    #: Training days drawn per epoch (a fresh random draw each epoch); 0 = every training day.
+    days_per_epoch: int = field(default=0, validator=validators.ge(0))
+    #: Use every k-th validation day for early stopping (1 = all; larger is faster, noisier).
+    valid_stride: int = field(default=1, validator=validators.ge(1))
+    #: A day needs this many valid, labelled stocks to be a training step or count in the RankIC.
+    min_stocks: int = field(default=10, validator=validators.ge(3))
+    #: Clip the gradient norm (0 = off; the report does not clip).
+    grad_clip: float = field(default=0.0, validator=validators.ge(0))
+    #: torch CPU threads (0 = torch's default).
+    threads: int = field(default=0, validator=validators.ge(0))
+    #: MLflow tracking URI; "" = ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db`` in the working folder.
+    tracking_uri: str = ""
     device: str = "cpu"

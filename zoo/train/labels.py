@@ -1,0 +1,51 @@
+"""Per-day label standardisation and rank correlation, vectorised in torch."""
+
+from __future__ import annotations
+
+import torch
+
+from zoo.errors import TrainingError
+
+
+def rank_(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Ranks 0..n-1 of the valid entries (invalid ones get arbitrary values; mask them out)."""
+    big = torch.finfo(values.dtype).max
+    filled = torch.where(valid, values, torch.full_like(values, big))
+    order = torch.argsort(filled, stable=True)
+    ranks = torch.empty_like(values)
+    ranks[order] = torch.arange(values.numel(), dtype=values.dtype, device=values.device)
+    return ranks
+
+
+def _zscore(v: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    n = valid.sum().clamp(min=1)
+    vz = torch.where(valid, v, torch.zeros_like(v))
+    mean = vz.sum() / n
+    var = (torch.where(valid, v - mean, torch.zeros_like(v)) ** 2).sum() / n
+    out = (v - mean) / torch.sqrt(var + 1e-12)
+    return torch.where(valid, out, torch.zeros_like(v))
+
+
+def normalize_labels(y: torch.Tensor, valid: torch.Tensor, how: str) -> torch.Tensor:
+    """Standardise one day's labels over the valid stocks: ``rank`` (ranks, z-scored) or ``zscore``.
+
+    Invalid entries come out as 0 and must stay masked in the loss.
+    """
+    valid = valid & torch.isfinite(y)
+    if how == "zscore":
+        return _zscore(y, valid)
+    if how == "rank":
+        return _zscore(rank_(y, valid), valid)
+    raise TrainingError(
+        f"unknown label normalisation {how!r}; a loss's label_norm must be 'rank' or 'zscore'"
+    )
+
+
+def rank_ic(pred: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> float:
+    """Spearman correlation of ``pred`` and ``y`` over the valid, finite entries (NaN if < 3)."""
+    valid = valid & torch.isfinite(y) & torch.isfinite(pred)
+    if int(valid.sum()) < 3:
+        return float("nan")
+    rp = _zscore(rank_(pred, valid), valid)
+    ry = _zscore(rank_(y, valid), valid)
+    return float((rp * ry).sum() / valid.sum())

@@ -1,0 +1,38 @@
+"""What the trainer needs from the data: dates, symbols, day batches and labels for evaluation."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import xarray as xr
+
+from zoo.train.days import Day
+
+
+@runtime_checkable
+class DaySource(Protocol):
+    """A cube seen through a data spec: trading days, symbols and one tensor batch per day."""
+
+    #: Every trading date of the cube, ascending (datetime64[ns]).
+    dates: np.ndarray
+    #: Every symbol of the cube (the score arrays' symbol axis).
+    symbols: np.ndarray
+    #: Absolute path (or name) of the store, logged as ``zoo.data_store``.
+    store: str
+
+    def fingerprint(self) -> str:
+        """A short hash that changes when the data the models see changes."""
+        ...
+
+    def day(self, i: int) -> Day | None:
+        """The batch of date index ``i`` (None when no stock is eligible that day)."""
+        ...
+
+    def label(self, horizon: int) -> xr.DataArray:
+        """Forward returns of ``horizon`` days (date, symbol) used to evaluate scores."""
+        ...
+
+    def expected_return(self, horizon: int) -> xr.DataArray | None:
+        """The planted expected return (synthetic data only), for an oracle RankIC; else None."""
+        ...

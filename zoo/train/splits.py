@@ -1,0 +1,84 @@
+"""Rolling yearly splits with purge gaps: train years, then a validation year, then the test year."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+import numpy as np
+
+from zoo.errors import TrainingError
+
+
+@attrs.frozen
+class Split:
+    """Index arrays into the cube's trading-day axis for one test year."""
+
+    test_year: int
+    train: np.ndarray
+    valid: np.ndarray
+    test: np.ndarray
+    purge: int
+
+    def describe(self, dates: np.ndarray) -> str:
+        """One line with the date range of each part."""
+
+        def rng(ix: np.ndarray) -> str:
+            d = np.asarray(dates)[ix].astype("datetime64[D]")
+            return f"{d[0]}..{d[-1]} ({len(ix)}d)"
+
+        return f"{self.test_year}: train {rng(self.train)} | valid {rng(self.valid)} | test {rng(self.test)}"
+
+
+def resolve_purge(purge_days: int | None, horizon: int) -> int:
+    """The purge gap in trading days: ``horizon + 1`` by default, never less."""
+    need = horizon + 1
+    if purge_days is None or purge_days == 0:
+        return need
+    if purge_days < need:
+        raise TrainingError(
+            f"train.purge_days={purge_days} is shorter than the label horizon + 1 = {need}: labels of "
+            f"one split would overlap the next; set it to at least {need} (or leave it unset)"
+        )
+    return int(purge_days)
+
+
+def rolling_splits(
+    dates: Sequence | np.ndarray,
+    test_years: Sequence[int],
+    train_years: int,
+    valid_years: int,
+    purge: int,
+) -> list[Split]:
+    """One split per test year: ``train_years`` years, a gap, ``valid_years`` years, a gap, the test year.
+
+    Gaps are counted in trading days of ``dates`` and taken from the end of the earlier part, so the
+    last label of a part (which needs ``horizon + 1`` more days) ends before the next part begins.
+    """
+    d = np.asarray(dates).astype("datetime64[D]")
+    if d.ndim != 1 or len(d) == 0:
+        raise TrainingError("the cube has no trading dates to split")
+    if np.any(d[1:] <= d[:-1]):
+        raise TrainingError("the cube's dates are not strictly ascending; cannot build rolling splits")
+    years = d.astype("datetime64[Y]").astype(int) + 1970
+    idx = np.arange(len(d))
+    out = []
+    for year in test_years:
+        test = idx[years == year]
+        if len(test) == 0:
+            raise TrainingError(
+                f"train.test_years names {year}, but the data has no trading day in it "
+                f"(data covers {d[0]}..{d[-1]})"
+            )
+        valid_all = idx[(years >= year - valid_years) & (years < year)]
+        valid = valid_all[valid_all < test[0] - purge]
+        train_all = idx[(years >= year - valid_years - train_years) & (years < year - valid_years)]
+        train = train_all[train_all < valid[0] - purge] if len(valid) else train_all[:0]
+        if len(valid) == 0 or len(train) == 0:
+            raise TrainingError(
+                f"test year {year}: no room for {train_years} training + {valid_years} validation "
+                f"year(s) before it with a {purge}-day purge (data starts {d[0]}); choose a later test "
+                f"year or fewer train_years"
+            )
+        out.append(Split(int(year), train, valid, test, purge))
+    return out

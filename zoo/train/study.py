@@ -1,0 +1,169 @@
+"""Studies: a list or grid of spec variants run as sibling parent runs of one MLflow experiment."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from zoo.errors import SpecError
+
+
+@attrs.frozen
+class Variant:
+    """One spec of a study: a file, the overrides that make it this variant, and its run name."""
+
+    name: str
+    path: Path
+    overrides: tuple[str, ...]
+
+
+@attrs.frozen
+class Study:
+    """A study file: its name (the MLflow experiment) and its variants."""
+
+    name: str
+    description: str
+    variants: tuple[Variant, ...]
+    source: Path
+
+
+_STUDY_KEYS = {"name", "description", "specs", "set", "grid", "labels", "variants"}
+_VARIANT_KEYS = {"spec", "name", "set"}
+
+
+def _label(value: Any, labels: Mapping[str, str]) -> str:
+    if isinstance(value, Mapping):
+        value = value.get("name", json.dumps(value, sort_keys=True))
+    if isinstance(value, list | tuple):
+        text = "_".join(str(v) for v in value)
+    else:
+        text = str(value)
+    return labels.get(text, text)
+
+
+def _toml_value(value: Any) -> str:
+    """A value as TOML text for a ``--set`` override."""
+    import tomli_w
+
+    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
+
+
+def _str_list(value: Any, where: str, source: Path) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise SpecError(f"{source}: {where} must be a list of strings, got {value!r}")
+    return value
+
+
+def load_study(path: str | Path) -> Study:
+    """Read a study file (``[study]`` with ``specs`` × ``grid`` and/or ``[[study.variants]]``)."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(f"study file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    if set(raw) != {"study"}:
+        raise SpecError(f"{path}: a study file holds one [study] table; found top-level keys {sorted(raw)}")
+    st = raw["study"]
+    extra = set(st) - _STUDY_KEYS
+    if extra:
+        raise SpecError(f"{path}: study: unknown key(s) {sorted(extra)}; allowed: {sorted(_STUDY_KEYS)}")
+    name = st.get("name") or path.stem
+    common = _str_list(st.get("set", []), "study.set", path)
+    labels = st.get("labels", {})
+    grid = st.get("grid", {})
+    if not isinstance(grid, Mapping) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise SpecError(f"{path}: study.grid must map a key path to a non-empty list of values, got {grid!r}")
+    variants: list[Variant] = []
+    for spec_file in _str_list(st.get("specs", []), "study.specs", path):
+        spec_path = (path.parent / spec_file).resolve()
+        if not spec_path.exists():
+            raise SpecError(f"{path}: study.specs names {spec_file!r}, which does not exist ({spec_path})")
+        stem = _spec_name(spec_path)
+        keys = list(grid)
+        for combo in itertools.product(*(grid[k] for k in keys)) if keys else [()]:
+            sets = [f"{k}={_toml_value(v)}" for k, v in zip(keys, combo, strict=True)]
+            vname = "-".join([stem, *(_label(v, labels) for v in combo)])
+            variants.append(Variant(vname, spec_path, (*common, *sets, f"name={_toml_value(vname)}")))
+    for i, v in enumerate(st.get("variants", [])):
+        if not isinstance(v, Mapping) or "spec" not in v:
+            raise SpecError(f"{path}: study.variants[{i}] needs a 'spec' file name")
+        bad = set(v) - _VARIANT_KEYS
+        if bad:
+            raise SpecError(
+                f"{path}: study.variants[{i}]: unknown key(s) {sorted(bad)}; allowed {sorted(_VARIANT_KEYS)}"
+            )
+        spec_path = (path.parent / v["spec"]).resolve()
+        if not spec_path.exists():
+            raise SpecError(f"{path}: study.variants[{i}].spec {v['spec']!r} does not exist ({spec_path})")
+        vname = v.get("name") or _spec_name(spec_path)
+        sets = _str_list(v.get("set", []), f"study.variants[{i}].set", path)
+        variants.append(Variant(vname, spec_path, (*common, *sets, f"name={_toml_value(vname)}")))
+    if not variants:
+        raise SpecError(
+            f"{path}: the study has no variants; list spec files in study.specs or study.variants"
+        )
+    names = [v.name for v in variants]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SpecError(f"{path}: variant names repeat: {dupes}; give the variants distinct names")
+    return Study(name, st.get("description", ""), tuple(variants), path)
+
+
+def _spec_name(spec_path: Path) -> str:
+    from zoo.specs import read_raw
+
+    return str(read_raw(spec_path).get("name") or spec_path.stem)
+
+
+def load_variants(study: Study, overrides: Sequence[str] = (), plugins: Sequence[str] = ()) -> list:
+    """Every variant's validated spec (all are checked before anything trains)."""
+    from zoo.specs import load_spec
+
+    return [load_spec(v.path, (*v.overrides, *overrides), plugins) for v in study.variants]
+
+
+def run_study(
+    study: Study,
+    overrides: Sequence[str] = (),
+    plugins: Sequence[str] = (),
+    *,
+    uri: str | None = None,
+    experiment: str | None = None,
+    open_source: Callable | None = None,
+    log: Callable[[str], None] | None = None,
+    on_child_done: Callable[[int, int], None] | None = None,
+) -> list:
+    """Run every variant as a sibling parent run of the experiment ``experiment or study.name``.
+
+    Variants with the same ``[data]`` section share one data source (and its day cache).
+    """
+    from zoo.train.data import open_source as default_open
+    from zoo.train.runner import run_spec
+
+    specs = load_variants(study, overrides, plugins)
+    open_source = open_source or default_open
+    sources: dict[Any, Any] = {}
+    results = []
+    kwargs = {} if log is None else {"log": log}
+    for spec in specs:
+        if spec.data not in sources:
+            sources[spec.data] = open_source(spec.data)
+        results.append(
+            run_spec(
+                spec,
+                sources[spec.data],
+                experiment=experiment or study.name,
+                uri=uri,
+                on_child_done=on_child_done,
+                **kwargs,
+            )
+        )
+    return results

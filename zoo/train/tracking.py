@@ -1,0 +1,164 @@
+"""MLflow tracking: store resolution, experiment / parent / child runs, params, artifacts, resume."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from zoo.errors import TrainingError
+
+DEFAULT_DB = "mlflow.db"
+ARTIFACT_DIR = "mlartifacts"
+_PARAMS_PER_CALL = 100  # MLflow's log_batch limit
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def tracking_uri(spec_uri: str = "") -> str:
+    """``MLFLOW_TRACKING_URI``, else the spec's, else ``sqlite:///<cwd>/mlflow.db`` (MLflow 3's default)."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or spec_uri
+    if uri:
+        return uri
+    return f"sqlite:///{(Path.cwd() / DEFAULT_DB).resolve()}"
+
+
+def artifact_root(uri: str) -> str:
+    """Artifact root of new experiments: ``mlartifacts/`` beside a sqlite file, else the server's."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///") :])
+        return (db.parent / ARTIFACT_DIR).resolve().as_uri()
+    return ""
+
+
+def client(uri: str):
+    """An ``MlflowClient`` on ``uri``; a store MLflow cannot open is a TrainingError naming it."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        c = MlflowClient(tracking_uri=uri)
+        c.search_experiments(max_results=1)
+    except Exception as exc:  # MLflow raises many types for a bad store
+        raise TrainingError(f"cannot open the MLflow store {uri!r}: {exc}") from exc
+    return c
+
+
+def ensure_experiment(c, name: str, uri: str) -> str:
+    """The id of experiment ``name``, created (with artifacts under ``mlartifacts/``) when missing."""
+    exp = c.get_experiment_by_name(name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            c.restore_experiment(exp.experiment_id)
+        return exp.experiment_id
+    root = artifact_root(uri)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+    location = f"{root}/{slug}" if root else None
+    return c.create_experiment(name, artifact_location=location)
+
+
+def git_commit() -> str:
+    """The working tree's commit (``+dirty`` when it has changes), or ``unknown`` outside git."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=_REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def log_params(c, run_id: str, params: Mapping[str, str]) -> None:
+    """Log params in chunks (MLflow takes 100 per call and 6000 characters per value)."""
+    from mlflow.entities import Param
+
+    items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+    for i in range(0, len(items), _PARAMS_PER_CALL):
+        c.log_batch(run_id, params=items[i : i + _PARAMS_PER_CALL])
+
+
+def log_metrics(c, run_id: str, metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log finite metrics in one call (NaN ones are skipped, MLflow stores them poorly)."""
+    import time
+
+    from mlflow.entities import Metric
+
+    ts = int(time.time() * 1000)
+    items = [
+        Metric(k, float(v), ts, step or 0) for k, v in metrics.items() if v is not None and np.isfinite(v)
+    ]
+    if items:
+        c.log_batch(run_id, metrics=items)
+
+
+def find_parent(c, experiment_id: str, spec_hash: str):
+    """The newest parent run of this spec hash in the experiment that did not fail, or None."""
+    runs = c.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`zoo.role` = 'parent' AND tags.`zoo.spec_hash` = '{spec_hash}'",
+        order_by=["attributes.start_time DESC"],
+    )
+    return runs[0] if runs else None
+
+
+def child_runs(c, experiment_id: str, parent_id: str) -> list:
+    """Every child run of a parent (any status)."""
+    return list(
+        c.search_runs(
+            [experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'", max_results=5000
+        )
+    )
+
+
+def finished_children(c, experiment_id: str, parent_id: str, spec_hash: str) -> dict[tuple[int, int], Any]:
+    """Finished child runs of the parent with the same spec hash, keyed by (test year, seed)."""
+    done = {}
+    for run in child_runs(c, experiment_id, parent_id):
+        tags = run.data.tags
+        if run.info.status == "FINISHED" and tags.get("zoo.spec_hash") == spec_hash:
+            done[(int(tags["zoo.test_year"]), int(tags["zoo.seed"]))] = run
+    return done
+
+
+def save_scores(score: xr.DataArray, path: str | Path) -> Path:
+    """Write a ``score`` DataArray as a Zarr store (symbols as variable-length strings)."""
+    path = Path(path)
+    da = score.copy()
+    da = da.assign_coords(symbol=np.asarray(da["symbol"].values).astype(object))
+    da.name = "score"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        da.to_dataset().to_zarr(path, mode="w", consolidated=False)
+    return path
+
+
+def load_scores(path: str | Path) -> xr.DataArray:
+    """Read a ``score`` Zarr store written by :func:`save_scores` into memory."""
+    try:
+        ds = xr.open_zarr(path, consolidated=False)
+    except Exception as exc:
+        raise TrainingError(f"cannot read the score store {path}: {exc}") from exc
+    if "score" not in ds:
+        raise TrainingError(f"{path} has no 'score' array (variables: {list(ds.data_vars)})")
+    da = ds["score"].load()
+    return da.assign_coords(symbol=np.asarray(da["symbol"].values).astype(str))
+
+
+def download_scores(c, run_id: str, artifact_path: str) -> xr.DataArray:
+    """Load a run's score artifact (a local copy is read; remote stores are downloaded first)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        local = c.download_artifacts(run_id, artifact_path, tmp)
+        return load_scores(local)
