@@ -1,0 +1,205 @@
+"""Cross-sectional rank IC of a score against forward returns, per date, within a universe.
+
+Forward returns are raw by default (the report tests its factors on raw returns): the return from the
+close of t+1 to the close of t+1+h, NaN where any close in between is missing or a ``breach`` falls
+inside the holding period. ``label="neutral"`` reads the cube's ``label_neutral`` instead.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy.stats import rankdata
+
+from evaluation._cube import check_dates, close_panel, flag_panel, require, universe_mask
+from zoo.errors import EvaluationError
+
+#: Fewer scored stocks with a return than this on a date give a NaN IC for that date.
+MIN_STOCKS = 10
+
+
+def forward_returns(cube: xr.Dataset, horizon: int) -> xr.DataArray:
+    """Raw return close(t+1) -> close(t+1+horizon), ``(date, symbol)`` float32, NaN over gaps/breaches."""
+    if int(horizon) < 1:
+        raise EvaluationError(f"forward return horizon must be >= 1 day, got {horizon}")
+    h = int(horizon)
+    check_dates(cube, "forward returns")
+    close = close_panel(cube, "forward returns")
+    n = close.shape[0]
+    missing = np.vstack([np.zeros((1, close.shape[1]), np.int64), np.cumsum(~np.isfinite(close), axis=0)])
+    breach = np.vstack(
+        [np.zeros((1, close.shape[1]), np.int64), np.cumsum(flag_panel(cube, "breach"), axis=0)]
+    )
+    out = np.full(close.shape, np.nan)
+    t = np.arange(max(n - 1 - h, 0))  # dates whose whole holding period lies inside the cube
+    if t.size:
+        start, end = t + 1, t + 1 + h
+        ret = close[end] / close[start] - 1.0
+        gap = (missing[end + 1] - missing[start]) > 0  # a missing close at t+1 .. t+1+h
+        broken = (breach[end + 1] - breach[start + 1]) > 0  # a price break between t+1 and t+1+h
+        out[t] = np.where(gap | broken, np.nan, ret)
+    return xr.DataArray(
+        out.astype(np.float32),
+        dims=("date", "symbol"),
+        coords={"date": cube["date"].values, "symbol": cube["symbol"].values},
+        name=f"fwd_ret_{h}",
+        attrs={"horizon": h, "label": "raw"},
+    )
+
+
+def label_returns(cube: xr.Dataset, horizon: int, label: str = "raw") -> xr.DataArray:
+    """The returns an IC is measured against: raw (computed from bars) or the cube's ``label_neutral``."""
+    if label == "raw":
+        return forward_returns(cube, horizon)
+    if label != "neutral":
+        raise EvaluationError(f"evaluate.label must be 'raw' or 'neutral', got {label!r}")
+    lab = require(cube, "label_neutral", "label='neutral'")
+    if int(horizon) not in [int(h) for h in lab["horizon"].values]:
+        raise EvaluationError(
+            f"label_neutral has horizons {[int(h) for h in lab['horizon'].values]}, not {horizon}"
+        )
+    return lab.sel(horizon=int(horizon)).transpose("date", "symbol").astype(np.float32)
+
+
+def _rowwise_corr(a: np.ndarray, b: np.ndarray, min_count: int) -> np.ndarray:
+    """Pearson correlation of each row of ``a`` with the same row of ``b``; both NaN on the same cells."""
+    n = np.isfinite(a).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # nansum / n instead of nanmean: empty dates are expected and must not warn
+        da = a - (np.nansum(a, axis=1) / n)[:, None]
+        db = b - (np.nansum(b, axis=1) / n)[:, None]
+        num = np.nansum(da * db, axis=1)
+        den = np.sqrt(np.nansum(da * da, axis=1) * np.nansum(db * db, axis=1))
+        out = num / den
+    out[(n < min_count) | ~(den > 0)] = np.nan
+    return out
+
+
+def _as_panel(x: xr.DataArray | np.ndarray, like: xr.DataArray | None) -> np.ndarray:
+    if isinstance(x, xr.DataArray):
+        if like is not None:
+            x = x.reindex(date=like["date"].values, symbol=like["symbol"].values)
+        return x.transpose("date", "symbol").values.astype(np.float64)
+    return np.asarray(x, dtype=np.float64)
+
+
+def cross_corr(
+    a: xr.DataArray | np.ndarray,
+    b: xr.DataArray | np.ndarray,
+    *,
+    method: str = "spearman",
+    mask: np.ndarray | None = None,
+    min_count: int = MIN_STOCKS,
+) -> np.ndarray:
+    """Per-date correlation of two ``(date, symbol)`` panels over the cells where both are finite."""
+    if method not in ("spearman", "pearson"):
+        raise EvaluationError(f"correlation method must be 'spearman' or 'pearson', got {method!r}")
+    if isinstance(a, xr.DataArray) and isinstance(b, xr.DataArray):
+        a, b = xr.align(a, b, join="inner")
+        if a.sizes["date"] == 0 or a.sizes["symbol"] == 0:
+            raise EvaluationError("the two panels share no (date, symbol); check the score's coordinates")
+    x, y = _as_panel(a, None), _as_panel(b, None)
+    if x.shape != y.shape:
+        raise EvaluationError(f"panels of shapes {x.shape} and {y.shape} cannot be correlated")
+    ok = np.isfinite(x) & np.isfinite(y)
+    if mask is not None:
+        ok &= np.asarray(mask, bool)
+    x = np.where(ok, x, np.nan)
+    y = np.where(ok, y, np.nan)
+    if method == "spearman" and x.size:
+        x = rankdata(x, axis=1, nan_policy="omit")
+        y = rankdata(y, axis=1, nan_policy="omit")
+    return _rowwise_corr(x, y, min_count)
+
+
+def rank_ic(
+    score: xr.DataArray,
+    returns: xr.DataArray,
+    universe: np.ndarray | None = None,
+    min_count: int = MIN_STOCKS,
+) -> pd.Series:
+    """Per-date Spearman correlation of ``score`` with ``returns`` (both ``(date, symbol)``), NaN-aware.
+
+    ``universe`` is an optional boolean ``(date, symbol)`` mask on the returns' grid; dates with fewer
+    than ``min_count`` usable stocks (or a constant score) give NaN.
+    """
+    score = score.reindex(date=returns["date"].values, symbol=returns["symbol"].values)
+    if not np.isfinite(score.values).any():
+        raise EvaluationError("the score has no finite value on the returns' dates and symbols")
+    ic = cross_corr(score, returns.transpose("date", "symbol"), mask=universe, min_count=min_count)
+    return pd.Series(ic, index=pd.DatetimeIndex(returns["date"].values, name="date"), name="rank_ic")
+
+
+def ic_summary(ic: pd.Series) -> dict[str, float]:
+    """RankIC mean, RankICIR (mean / std of the daily series), IC win rate (share of dates > 0), count."""
+    x = ic.dropna()
+    n = int(x.size)
+    if n == 0:
+        return {"rank_ic": np.nan, "rank_icir": np.nan, "win_rate": np.nan, "n_dates": 0}
+    std = float(x.std(ddof=1)) if n > 1 else np.nan
+    mean = float(x.mean())
+    return {
+        "rank_ic": mean,
+        "rank_icir": mean / std if std and std > 0 else np.nan,
+        "win_rate": float((x > 0).mean()),
+        "n_dates": n,
+    }
+
+
+def ic_study(
+    scores: xr.DataArray,
+    cube: xr.Dataset,
+    horizons: tuple[int, ...] = (10, 20),
+    universes: tuple[str, ...] = ("all",),
+    label: str = "raw",
+    min_count: int = MIN_STOCKS,
+) -> tuple[pd.DataFrame, dict[tuple[str, int, str], pd.Series]]:
+    """IC summaries for every model x horizon x universe: a long table and the daily IC series.
+
+    The table has columns model, horizon, universe, rank_ic, rank_icir, win_rate, n_dates.
+    """
+    scores = _with_model_dim(scores)
+    rows, series = [], {}
+    masks = {u: universe_mask(cube, u, "IC") for u in universes}
+    for h in horizons:
+        ret = label_returns(cube, h, label)
+        for model in scores["model"].values:
+            sc = scores.sel(model=model).drop_vars("model", errors="ignore")
+            for u in universes:
+                ic = rank_ic(sc, ret, masks[u], min_count)
+                series[(str(model), int(h), u)] = ic
+                rows.append({"model": str(model), "horizon": int(h), "universe": u, **ic_summary(ic)})
+    return pd.DataFrame(rows), series
+
+
+def ic_table(summary: pd.DataFrame, horizon: int, digits: int = 3) -> pd.DataFrame:
+    """The report's Fig. 8/9 layout for one horizon: rows (universe, metric), one column per model."""
+    sub = summary[summary["horizon"] == int(horizon)]
+    if sub.empty:
+        raise EvaluationError(
+            f"no IC results for horizon {horizon}; have {sorted(summary['horizon'].unique())}"
+        )
+    long = sub.melt(
+        id_vars=["model", "universe"], value_vars=["rank_ic", "rank_icir", "win_rate"], var_name="metric"
+    )
+    names = {"rank_ic": "RankIC", "rank_icir": "RankICIR", "win_rate": "IC win rate"}
+    long["metric"] = long["metric"].map(names)
+    table = long.pivot_table(index=["universe", "metric"], columns="model", values="value", sort=False)
+    order = [(u, m) for u in dict.fromkeys(sub["universe"]) for m in names.values()]
+    table = table.reindex(index=pd.MultiIndex.from_tuples(order, names=["universe", "metric"]))
+    table = table[list(dict.fromkeys(sub["model"]))]
+    return table.round(digits)
+
+
+def _with_model_dim(scores: xr.DataArray) -> xr.DataArray:
+    """Scores with a ``model`` dimension first (a single ``(date, symbol)`` score becomes model 'score')."""
+    if not isinstance(scores, xr.DataArray):
+        raise EvaluationError(f"scores must be an xarray.DataArray, got {type(scores).__name__}")
+    if scores.ndim == 2:
+        if set(scores.dims) != {"date", "symbol"}:
+            raise EvaluationError(f"a single score must have dims (date, symbol), got {scores.dims}")
+        return scores.expand_dims(model=[scores.name or "score"]).transpose("model", "date", "symbol")
+    if set(scores.dims) != {"model", "date", "symbol"}:
+        raise EvaluationError(f"scores must have dims (model, date, symbol), got {scores.dims}")
+    return scores.transpose("model", "date", "symbol")

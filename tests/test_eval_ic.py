@@ -1,0 +1,142 @@
+"""RankIC equals scipy's spearmanr date by date; forward returns respect gaps, breaches and time."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy.stats import spearmanr
+
+from evaluation.ic import forward_returns, ic_study, ic_summary, ic_table, label_returns, rank_ic
+from evaluation.testing import tiny_cube
+from zoo.errors import EvaluationError
+
+
+def _panel(values, dates, symbols):
+    return xr.DataArray(values, dims=("date", "symbol"), coords={"date": dates, "symbol": symbols})
+
+
+def test_forward_returns_exact_and_masked():
+    close = np.array(
+        [
+            [10, 20, 30],
+            [11, 20, 30],
+            [12, np.nan, 33],
+            [13, 22, 36],
+            [14, 24, 30],
+            [15, 26, 31],
+        ],
+        dtype=float,
+    )
+    breach = np.zeros(close.shape, bool)
+    breach[4, 2] = True  # a price break between rows 3 and 4
+    cube = tiny_cube(close, breach=breach)
+    fr = forward_returns(cube, 2).values
+    # t=0: close[3] / close[1] - 1
+    assert fr[0, 0] == pytest.approx(13 / 11 - 1)
+    assert np.isnan(fr[0, 1])  # close[2] missing inside t+1..t+3
+    assert fr[0, 2] == pytest.approx(36 / 30 - 1)  # the breach at row 4 is after the period
+    assert fr[1, 0] == pytest.approx(14 / 12 - 1)
+    assert np.isnan(fr[1, 1])  # starts at the missing bar
+    assert np.isnan(fr[1, 2])  # breach at row 4 is inside 2 -> 4
+    assert fr[2, 1] == pytest.approx(26 / 22 - 1)
+    assert np.isnan(fr[2, 2])  # breach at row 4 inside 3 -> 5
+    assert np.isnan(fr[3:]).all()  # the period runs past the cube
+    # a breach on the buy day itself (row t+1) does not break close(t+1) -> close(t+1+h)
+    breach2 = np.zeros(close.shape, bool)
+    breach2[1, 0] = True
+    assert forward_returns(tiny_cube(close, breach=breach2), 2).values[0, 0] == pytest.approx(13 / 11 - 1)
+
+
+def test_forward_returns_do_not_look_past_their_period():
+    rng = np.random.default_rng(0)
+    close = 10 * np.exp(np.cumsum(rng.normal(0, 0.02, (30, 5)), axis=0))
+    base = forward_returns(tiny_cube(close), 5).values
+    bumped = close.copy()
+    bumped[20:] *= 1.5
+    after = forward_returns(tiny_cube(bumped), 5).values
+    # the value at t uses rows t+1 .. t+6 only: t <= 13 is untouched
+    np.testing.assert_array_equal(base[:14], after[:14])
+    assert not np.allclose(base[14], after[14])
+
+
+def test_rank_ic_matches_spearmanr_with_ties_and_nans():
+    rng = np.random.default_rng(1)
+    n_dates, n_sym = 12, 25
+    score = rng.integers(0, 6, (n_dates, n_sym)).astype(float)  # many ties
+    ret = rng.normal(0, 1, (n_dates, n_sym)).round(1)  # ties in returns too
+    score[rng.random(score.shape) < 0.15] = np.nan
+    ret[rng.random(ret.shape) < 0.15] = np.nan
+    ret[3, :] = np.nan  # a date with nothing to correlate
+    score[5, 10:] = np.nan  # a date with few usable stocks
+    dates = pd.bdate_range("2022-01-03", periods=n_dates)
+    symbols = [f"S{i}" for i in range(n_sym)]
+    ic = rank_ic(_panel(score, dates, symbols), _panel(ret, dates, symbols), min_count=5)
+    assert list(ic.index) == list(dates)
+    for t in range(n_dates):
+        ok = np.isfinite(score[t]) & np.isfinite(ret[t])
+        if ok.sum() < 5:
+            assert np.isnan(ic.iloc[t])
+            continue
+        expected = spearmanr(score[t, ok], ret[t, ok]).statistic
+        assert ic.iloc[t] == pytest.approx(expected, abs=1e-12)
+    assert np.isnan(ic.iloc[3])
+
+
+def test_rank_ic_universe_mask_and_alignment():
+    rng = np.random.default_rng(2)
+    score = rng.normal(size=(6, 20))
+    ret = rng.normal(size=(6, 20))
+    dates = pd.bdate_range("2022-01-03", periods=6)
+    symbols = [f"S{i}" for i in range(20)]
+    member = np.zeros((6, 20), bool)
+    member[:, :12] = True
+    # the score's symbols in another order and with an extra symbol the returns lack
+    sc = _panel(score, dates, symbols).isel(symbol=slice(None, None, -1))
+    extra = _panel(np.ones((6, 1)), dates, ["ZZZ"])
+    sc = xr.concat([sc, extra], dim="symbol")
+    ic = rank_ic(sc, _panel(ret, dates, symbols), member)
+    for t in range(6):
+        assert ic.iloc[t] == pytest.approx(spearmanr(score[t, :12], ret[t, :12]).statistic, abs=1e-12)
+
+
+def test_ic_summary_exact():
+    ic = pd.Series([0.1, -0.05, 0.2, np.nan, 0.15])
+    s = ic_summary(ic)
+    x = np.array([0.1, -0.05, 0.2, 0.15])
+    assert s["rank_ic"] == pytest.approx(x.mean())
+    assert s["rank_icir"] == pytest.approx(x.mean() / x.std(ddof=1))
+    assert s["win_rate"] == pytest.approx(0.75)
+    assert s["n_dates"] == 4
+
+
+def test_ic_study_and_table_layout():
+    rng = np.random.default_rng(3)
+    close = 10 * np.exp(np.cumsum(rng.normal(0, 0.02, (40, 30)), axis=0))
+    member = np.zeros(close.shape, bool)
+    member[:, :15] = True
+    cube = tiny_cube(close, universes={"csi300": member})
+    fwd = forward_returns(cube, 2)
+    perfect = fwd.fillna(0.0)
+    noise = xr.DataArray(rng.normal(size=close.shape), coords=fwd.coords, dims=fwd.dims)
+    scores = xr.concat([perfect, noise], dim=pd.Index(["oracle", "noise"], name="model"))
+    summary, series = ic_study(scores, cube, horizons=(2, 5), universes=("all", "csi300"))
+    assert len(summary) == 2 * 2 * 2
+    oracle = summary.query("model == 'oracle' and horizon == 2 and universe == 'all'").iloc[0]
+    assert oracle["rank_ic"] == pytest.approx(1.0) and oracle["win_rate"] == 1.0
+    table = ic_table(summary, 2)
+    assert list(table.columns) == ["oracle", "noise"]
+    assert table.index.tolist()[:3] == [("all", "RankIC"), ("all", "RankICIR"), ("all", "IC win rate")]
+    assert table.loc[("csi300", "RankIC"), "oracle"] == pytest.approx(1.0)
+    assert series[("noise", 5, "csi300")].notna().sum() > 20
+
+
+def test_label_choice_errors():
+    cube = tiny_cube(np.ones((5, 3)))
+    with pytest.raises(EvaluationError, match="label_neutral"):
+        label_returns(cube, 10, "neutral")
+    with pytest.raises(EvaluationError, match="'raw' or 'neutral'"):
+        label_returns(cube, 10, "excess")
+    with pytest.raises(EvaluationError, match="horizon"):
+        forward_returns(cube, 0)
