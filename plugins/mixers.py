@@ -1,4 +1,4 @@
-"""Built-in cross-sectional mixers ``identity``, ``demean``, ``group_demean``: ``(N,T',d), ctx -> (N,T',d)``."""
+"""Built-in cross-sectional mixers (identity, demean, group_demean): ``(N,T',d), ctx -> (N,T',d)``."""
 
 from __future__ import annotations
 
