@@ -99,7 +99,7 @@ def test_set_overrides_values_lists_and_components():
 
 
 def test_extends_chain_overrides_and_child_wins(tmp_path):
-    mid = write(
+    write(
         tmp_path, "mid.toml", f'extends = "{SPECS / "decompgru.toml"}"\nname = "mid"\n[train]\npatience = 4\n'
     )
     leaf = write(tmp_path, "leaf.toml", 'extends = "mid.toml"\nname = "leaf"\n[train]\nmax_epochs = 9\n')
