@@ -1,0 +1,296 @@
+"""The data cube: its schema, and how to open, validate, describe, fingerprint and write it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from zoo.errors import DataError
+
+SCHEMA_VERSION = 1
+FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "vwap", "volume")
+PRICE_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "vwap")
+UNIVERSES: tuple[str, ...] = ("all", "csi300", "csi500", "csi1000")
+INDEXES: tuple[str, ...] = ("csi300", "csi500", "csi1000")
+
+#: Where the committed real slice lives (inside the package, so an installed wheel has it too).
+EMBEDDED_STORE = Path(__file__).resolve().parent / "embedded" / "cube.zarr"
+
+#: variable -> (dims, dtype kind) every cube must have.
+REQUIRED: dict[str, tuple[tuple[str, ...], str]] = {
+    "bars": (("date", "symbol", "field"), "float32"),
+    "mcap": (("date", "symbol"), "float32"),
+    "size": (("date", "symbol"), "float32"),
+    "industry": (("symbol",), "int16"),
+    "listed": (("date", "symbol"), "bool"),
+    "suspended": (("date", "symbol"), "bool"),
+    "limit_up": (("date", "symbol"), "bool"),
+    "limit_down": (("date", "symbol"), "bool"),
+    "st": (("date", "symbol"), "bool"),
+    "breach": (("date", "symbol"), "bool"),
+    "in_universe": (("universe", "date", "symbol"), "bool"),
+    "index_weight": (("index", "date", "symbol"), "float32"),
+}
+#: Optional variables, checked when present.
+OPTIONAL: dict[str, tuple[tuple[str, ...], str]] = {
+    "index_close": (("index", "date"), "float32"),
+    "expected_return": (("horizon", "date", "symbol"), "float32"),
+    "label_raw": (("horizon", "date", "symbol"), "float32"),
+    "label_neutral": (("horizon", "date", "symbol"), "float32"),
+}
+REQUIRED_ATTRS: tuple[str, ...] = ("source", "adjustment", "size_proxy", "schema_version")
+
+
+def cache_dir() -> Path:
+    """Folder for generated cubes: ``$DECOMPZOO_CACHE`` or ``~/.cache/decompzoo``."""
+    root = os.environ.get("DECOMPZOO_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "decompzoo"
+
+
+def validate_cube(cube: xr.Dataset, where: str = "<in-memory cube>", deep: bool = True) -> xr.Dataset:
+    """Check ``cube`` against the schema; raise DataError naming ``where`` and the problem."""
+
+    def fail(msg: str) -> DataError:
+        return DataError(f"{where}: {msg}")
+
+    for name in ("date", "symbol", "field"):
+        if name not in cube.coords:
+            raise fail(f"missing coordinate {name!r} (have {sorted(cube.coords)})")
+    fields = tuple(str(f) for f in cube["field"].values)
+    if fields != FIELDS:
+        raise fail(f"coordinate 'field' is {list(fields)}, expected {list(FIELDS)} in this order")
+    dates = cube["date"].values
+    if not np.issubdtype(dates.dtype, np.datetime64):
+        raise fail(f"coordinate 'date' has dtype {dates.dtype}, expected datetime64")
+    if len(dates) > 1 and not (np.diff(dates.astype("datetime64[ns]").astype(np.int64)) > 0).all():
+        raise fail("coordinate 'date' must be strictly ascending without duplicates")
+    symbols = pd.Index(np.asarray(cube["symbol"].values).astype(str))
+    if symbols.has_duplicates:
+        dup = symbols[symbols.duplicated()].tolist()[:5]
+        raise fail(f"coordinate 'symbol' has duplicates, e.g. {dup}")
+    if "universe" in cube.coords and tuple(map(str, cube["universe"].values))[:1] != ("all",):
+        raise fail(f"coordinate 'universe' must start with 'all', got {list(cube['universe'].values)}")
+    for table, required in ((REQUIRED, True), (OPTIONAL, False)):
+        for var, (dims, dtype) in table.items():
+            if var not in cube.data_vars:
+                if required:
+                    raise fail(f"missing variable {var!r} (dims {dims})")
+                continue
+            da = cube[var]
+            if da.dims != dims:
+                raise fail(f"variable {var!r} has dims {da.dims}, expected {dims}")
+            if da.dtype != np.dtype(dtype):
+                raise fail(f"variable {var!r} has dtype {da.dtype}, expected {dtype}")
+    for key in REQUIRED_ATTRS:
+        if key not in cube.attrs:
+            raise fail(f"missing attribute {key!r} (provenance)")
+    if int(cube.attrs["schema_version"]) != SCHEMA_VERSION:
+        raise fail(
+            f"schema_version {cube.attrs['schema_version']} is not {SCHEMA_VERSION}; re-create the store"
+        )
+    n_ind = len(cube.attrs.get("industry_names", []))
+    if deep:
+        ind = np.asarray(cube["industry"].values)
+        if n_ind and ((ind < 0) | (ind >= n_ind)).any():
+            raise fail(f"variable 'industry' has codes outside 0..{n_ind - 1} (attrs industry_names)")
+        bars = np.asarray(cube["bars"].values)
+        hi, lo = bars[..., 1], bars[..., 2]
+        with np.errstate(invalid="ignore"):
+            bad = hi < lo
+        if bad.any():
+            d, s = np.argwhere(bad)[0]
+            raise fail(f"bars: high < low at date {pd.Timestamp(dates[d]).date()} symbol {symbols[s]}")
+        w = np.asarray(cube["index_weight"].values, dtype=np.float64)
+        sums = np.nansum(w, axis=2)
+        nonempty = sums > 0
+        if nonempty.any() and not np.allclose(sums[nonempty], 1.0, atol=1e-3):
+            i, d = np.argwhere(nonempty & ~np.isclose(sums, 1.0, atol=1e-3))[0]
+            raise fail(
+                f"index_weight of {cube['index'].values[i]} sums to {sums[i, d]:.4f} "
+                f"on {pd.Timestamp(dates[d]).date()}, expected 1"
+            )
+    return cube
+
+
+def _normalise_coords(cube: xr.Dataset) -> xr.Dataset:
+    """Give string coordinates a plain numpy unicode dtype (Zarr returns StringDType)."""
+    repl = {}
+    for name in ("symbol", "field", "universe", "index"):
+        if name in cube.coords and cube[name].dtype.kind not in "U":
+            repl[name] = np.array([str(v) for v in cube[name].values.tolist()])
+    return cube.assign_coords(repl) if repl else cube
+
+
+def _zarr_prepare(cube: xr.Dataset) -> xr.Dataset:
+    """String coordinates as object arrays, so Zarr v3 stores them as its variable-length string type."""
+    repl = {}
+    for name in ("symbol", "field", "universe", "index"):
+        if name in cube.coords:
+            repl[name] = np.asarray(cube[name].values).astype(str).astype(object)
+    out = cube.assign_coords(repl)
+    for var in out.variables.values():
+        var.encoding.clear()
+    return out
+
+
+def read_store(path: str | os.PathLike, validate: bool = True, load: bool = True) -> xr.Dataset:
+    """Open the Zarr store at ``path`` (no name lookup)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such data store (create one with `zoo data synth` or `zoo data ingest`)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cube = xr.open_zarr(path, consolidated=False, zarr_format=3)
+    except Exception as exc:  # zarr/xarray raise many types for a broken store
+        raise DataError(f"{path}: cannot be read as a Zarr v3 cube ({type(exc).__name__}: {exc})") from exc
+    cube = _normalise_coords(cube)
+    if load:
+        cube = cube.load()
+    cube.encoding["zoo_store"] = str(path.resolve())
+    if validate:
+        validate_cube(cube, where=str(path), deep=load)
+    return cube
+
+
+def open_cube(path_or_name: str | os.PathLike = "embedded", validate: bool = True) -> xr.Dataset:
+    """Open a cube: a Zarr path, ``"embedded"`` (the committed real slice) or ``"synth"`` (default market)."""
+    name = str(path_or_name)
+    if name == "embedded":
+        if not EMBEDDED_STORE.exists():
+            raise DataError(f"{EMBEDDED_STORE}: the embedded slice is missing from this checkout")
+        return read_store(EMBEDDED_STORE, validate=validate)
+    if name == "synth" or name.startswith("synth:"):
+        return synth_cached(name, validate=validate)
+    return read_store(name, validate=validate)
+
+
+def synth_cached(name: str = "synth", validate: bool = True) -> xr.Dataset:
+    """The default synthetic market (``synth`` or ``synth:N_STOCKS``), generated once and cached on disk."""
+    from datasets import synth
+
+    n_stocks = synth.DEFAULT_STOCKS
+    if ":" in name:
+        try:
+            n_stocks = int(name.split(":", 1)[1])
+        except ValueError:
+            raise DataError(f"store {name!r}: expected 'synth' or 'synth:N_STOCKS'") from None
+    path = cache_dir() / f"synth-v{SCHEMA_VERSION}-{synth.GENERATOR_VERSION}-n{n_stocks}-seed0.zarr"
+    if not path.exists():
+        from datasets.labels import ensure_labels
+
+        write_cube(ensure_labels(synth.make_market(n_stocks=n_stocks, seed=0)), path)
+    return read_store(path, validate=validate)
+
+
+def write_cube(cube: xr.Dataset, path: str | os.PathLike, overwrite: bool = True) -> Path:
+    """Write ``cube`` to a Zarr v3 store atomically: written aside, then renamed over ``path``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise DataError(f"{path}: already exists (pass overwrite to replace it)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _zarr_prepare(cube).to_zarr(tmp, mode="w", consolidated=False, zarr_format=3)
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return path
+
+
+def append_variables(cube: xr.Dataset, names: Iterable[str], path: str | os.PathLike | None = None) -> bool:
+    """Write derived variables ``names`` of ``cube`` into its Zarr store, if it has a writable one."""
+    path = path or cube.encoding.get("zoo_store")
+    if not path or not os.access(path, os.W_OK):
+        return False
+    sub = cube[list(names)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _zarr_prepare(sub.drop_vars([c for c in sub.coords if c not in sub.dims])).to_zarr(
+            path, mode="a", consolidated=False, zarr_format=3
+        )
+    return True
+
+
+def trading_dates(cube: xr.Dataset) -> pd.DatetimeIndex:
+    """The cube's trading days."""
+    return pd.DatetimeIndex(cube["date"].values)
+
+
+def fingerprint(cube: xr.Dataset, variables: Iterable[str] | None = None) -> str:
+    """A 16-hex digest of the cube's coordinates and primary arrays (what derived data depends on)."""
+    h = hashlib.blake2b(digest_size=8)
+    for c in ("date", "symbol", "field"):
+        h.update(np.ascontiguousarray(np.asarray(cube[c].values).astype(str if c != "date" else "M8[ns]")))
+    names = variables or ("bars", "size", "industry", "listed", "suspended", "breach", "in_universe")
+    for v in names:
+        if v in cube.data_vars:
+            h.update(v.encode())
+            h.update(np.ascontiguousarray(cube[v].values).tobytes())
+    return h.hexdigest()
+
+
+def describe_cube(cube: xr.Dataset) -> str:
+    """A human summary: dates, symbols, fields, universes, missing shares, provenance, index tracking."""
+    dates = trading_dates(cube)
+    bars = np.asarray(cube["bars"].values)
+    listed = np.asarray(cube["listed"].values)
+    lines = [
+        f"store      : {cube.encoding.get('zoo_store', '<in memory>')}",
+        f"dates      : {len(dates)} trading days, {dates[0].date()} .. {dates[-1].date()}",
+        f"symbols    : {cube.sizes['symbol']} (listed per day: min {listed.sum(1).min()}, "
+        f"median {int(np.median(listed.sum(1)))}, max {listed.sum(1).max()})",
+        f"fields     : {', '.join(map(str, cube['field'].values))}",
+    ]
+    miss_all = np.isnan(bars[..., 3]).mean()
+    with np.errstate(invalid="ignore"):
+        miss_listed = np.isnan(bars[..., 3])[listed].mean() if listed.any() else float("nan")
+    lines.append(f"missing    : {miss_all:.1%} of all (date, symbol) cells; {miss_listed:.1%} of listed ones")
+    uni = np.asarray(cube["in_universe"].values)
+    parts = [f"{u} {uni[i].sum(1).mean():.0f}" for i, u in enumerate(map(str, cube["universe"].values))]
+    lines.append("universes  : mean members per day: " + ", ".join(parts))
+    n_ind = len(cube.attrs.get("industry_names", []))
+    lines.append(
+        f"masks      : suspended {cube['suspended'].values.mean():.2%}, "
+        f"limit_up {cube['limit_up'].values.mean():.2%}, "
+        f"limit_down {cube['limit_down'].values.mean():.2%}, st {cube['st'].values.mean():.2%}, "
+        f"breach {int(cube['breach'].values.sum())} cells; industries {n_ind}"
+    )
+    derived = [v for v in ("expected_return", "label_raw", "label_neutral") if v in cube.data_vars]
+    if derived:
+        hz = [int(h) for h in cube["horizon"].values]
+        lines.append(f"derived    : {', '.join(derived)} (horizons {hz})")
+    lines.append("provenance :")
+    for k, v in cube.attrs.items():
+        if k in ("industry_names",):
+            continue
+        text = str(v)
+        lines.append(f"  {k}: {text if len(text) < 300 else text[:300] + '…'}")
+    if "index_close" in cube.data_vars:
+        from datasets.universes import tracking_table
+
+        lines.append("stand-in index tracking vs the real index (daily returns):")
+        for row in tracking_table(cube):
+            lines.append(
+                f"  {row['index']:<8} corr {row['corr']:.3f}  tracking error {row['te_annual']:.1%}/yr  "
+                f"beta {row['beta']:.2f}  mean members {row['members']:.0f}  days {row['days']}"
+            )
+    return "\n".join(lines)

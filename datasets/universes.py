@@ -1,0 +1,139 @@
+"""Universes and stand-in indexes: monthly size-ranked tiers (CSI 300/500/1000 stand-ins), cap weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from datasets.schema import INDEXES
+
+#: Real index sizes; synthetic markets scale them to their stock count (see ``tier_sizes``).
+REAL_TIERS: tuple[int, int, int] = (300, 500, 1000)
+#: A stock suspended longer than this many trading days in a row leaves the "all" universe.
+LONG_SUSPENSION_DAYS = 20
+
+
+def tier_sizes(n_stocks: int, reference_market: int = 5000) -> tuple[int, int, int]:
+    """CSI 300/500/1000 tier sizes scaled from a ``reference_market``-stock market to ``n_stocks``."""
+    if n_stocks >= reference_market:
+        return REAL_TIERS
+    return tuple(max(1, round(k * n_stocks / reference_market)) for k in REAL_TIERS)  # type: ignore[return-value]
+
+
+def days_since_trade(traded: np.ndarray) -> np.ndarray:
+    """(D, S) trading days since the stock last traded (0 on a trading day; large before any trade)."""
+    d = traded.shape[0]
+    idx = np.where(traded, np.arange(d)[:, None], -(10**6))
+    last = np.maximum.accumulate(idx, axis=0)
+    return (np.arange(d)[:, None] - last).astype(np.int64)
+
+
+def all_universe(listed: np.ndarray, suspended: np.ndarray) -> np.ndarray:
+    """ "all" = listed and not in a suspension longer than ``LONG_SUSPENSION_DAYS`` (causal)."""
+    return listed & (days_since_trade(listed & ~suspended) <= LONG_SUSPENSION_DAYS)
+
+
+def month_starts(dates: pd.DatetimeIndex) -> np.ndarray:
+    """Positions of the first trading day of each month."""
+    per = dates.to_period("M")
+    first = np.ones(len(dates), dtype=bool)
+    first[1:] = per[1:] != per[:-1]
+    return np.flatnonzero(first)
+
+
+def build_indexes(
+    dates: pd.DatetimeIndex,
+    size: np.ndarray,
+    cap: np.ndarray,
+    eligible: np.ndarray,
+    tiers: tuple[int, int, int],
+    members_alive: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Monthly-rebuilt disjoint size tiers and their daily cap weights.
+
+    On each month's first trading day the stocks ``eligible`` on the previous trading day are ranked
+    by the previous day's ``size`` (so nothing at or after the rebuild day is used); the top
+    ``tiers[0]`` form the CSI 300 stand-in, the next ``tiers[1]`` the CSI 500 one, the next
+    ``tiers[2]`` the CSI 1000 one (disjoint, like the real indexes). Members stay for the month
+    while ``members_alive``; weights are each member's ``cap`` (carried over suspensions) over the
+    tier's total, so they drift with prices between rebuilds as real cap weights do.
+    Returns ``member (3, D, S) bool`` and ``weight (3, D, S) float32``.
+    """
+    d, s = size.shape
+    member = np.zeros((len(tiers), d, s), dtype=bool)
+    starts = month_starts(dates)
+    bounds = np.cumsum((0,) + tuple(tiers))
+    for k, t0 in enumerate(starts):
+        if t0 == 0:
+            continue  # the first month has no previous day to rank on
+        t1 = starts[k + 1] if k + 1 < len(starts) else d
+        prev = t0 - 1
+        ok = eligible[prev] & np.isfinite(size[prev])
+        cand = np.flatnonzero(ok)
+        order = cand[np.argsort(-size[prev, cand], kind="stable")]
+        for i in range(len(tiers)):
+            member[i, t0:t1, order[bounds[i] : bounds[i + 1]]] = True
+    member &= members_alive[None]
+    capf = pd.DataFrame(cap).ffill().to_numpy(dtype=np.float64)
+    capf = np.where(np.isfinite(capf) & (capf > 0), capf, 0.0)
+    raw = np.where(member, capf[None], 0.0)
+    tot = raw.sum(axis=2, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        weight = np.where(tot > 0, raw / tot, 0.0).astype(np.float32)
+    return member, weight
+
+
+def daily_returns(cube: xr.Dataset) -> np.ndarray:
+    """(D, S) close-to-close simple returns; NaN across gaps and on breach days."""
+    close = np.asarray(cube["bars"].sel(field="close").values, dtype=np.float64)
+    r = np.full_like(close, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r[1:] = close[1:] / close[:-1] - 1.0
+    r[np.asarray(cube["breach"].values)] = np.nan
+    return r
+
+
+def tracking_table(cube: xr.Dataset) -> list[dict]:
+    """How each stand-in's daily return (yesterday's weights × today's returns) tracks ``index_close``."""
+    r = np.nan_to_num(daily_returns(cube), nan=0.0)
+    w = np.asarray(cube["index_weight"].values, dtype=np.float64)
+    out = []
+    for i, name in enumerate(map(str, cube["index"].values)):
+        level = np.asarray(cube["index_close"].sel(index=name).values, dtype=np.float64)
+        ri = np.full(len(level), np.nan)
+        ri[1:] = level[1:] / level[:-1] - 1.0
+        rs = np.full(len(level), np.nan)
+        rs[1:] = (w[i, :-1] * r[1:]).sum(axis=1)
+        live = np.zeros(len(level), dtype=bool)
+        live[1:] = w[i, :-1].sum(axis=1) > 0.5
+        ok = live & np.isfinite(ri) & np.isfinite(rs)
+        if ok.sum() < 3:
+            out.append(dict(index=name, corr=np.nan, te_annual=np.nan, beta=np.nan, members=0.0, days=0))
+            continue
+        a, b = rs[ok], ri[ok]
+        cov = np.cov(a, b)
+        out.append(
+            dict(
+                index=name,
+                corr=float(np.corrcoef(a, b)[0, 1]),
+                te_annual=float(np.std(a - b) * np.sqrt(252)),
+                beta=float(cov[0, 1] / cov[1, 1]),
+                members=float((w[i] > 0).sum(axis=1)[ok].mean()),
+                days=int(ok.sum()),
+            )
+        )
+    return out
+
+
+__all__ = [
+    "INDEXES",
+    "REAL_TIERS",
+    "all_universe",
+    "build_indexes",
+    "daily_returns",
+    "days_since_trade",
+    "month_starts",
+    "tier_sizes",
+    "tracking_table",
+]
