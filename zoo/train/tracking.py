@@ -154,11 +154,18 @@ def load_scores(path: str | Path) -> xr.DataArray:
     if "score" not in ds:
         raise TrainingError(f"{path} has no 'score' array (variables: {list(ds.data_vars)})")
     da = ds["score"].load()
-    return da.assign_coords(symbol=np.asarray(da["symbol"].values).astype(str))
+    return da.assign_coords(symbol=np.array(da["symbol"].values.tolist(), dtype=str))
 
 
 def download_scores(c, run_id: str, artifact_path: str) -> xr.DataArray:
-    """Load a run's score artifact (a local copy is read; remote stores are downloaded first)."""
+    """Load a run's score artifact (read in place from a local store; downloaded from a remote one)."""
+    root = c.get_run(run_id).info.artifact_uri
+    if root.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        local = Path(unquote(urlparse(root).path)) / artifact_path
+        if local.exists():
+            return load_scores(local)
     with tempfile.TemporaryDirectory() as tmp:
         local = c.download_artifacts(run_id, artifact_path, tmp)
         return load_scores(local)

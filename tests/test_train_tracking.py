@@ -1,0 +1,168 @@
+"""Runs, resume and the MLflow layout, on a tiny stand-in data source (no cube needed)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import xarray as xr
+
+from zoo.errors import TrainingError
+from zoo.specs import load_spec, spec_hash
+from zoo.train import tracking
+from zoo.train.days import Day
+from zoo.train.runner import run_spec
+
+torch.set_num_threads(1)
+
+
+class ToySource:
+    """A tiny market: the last step's first field predicts the label (a stand-in for a cube)."""
+
+    def __init__(self, n: int = 40, window: int = 15, seed: int = 0) -> None:
+        self.dates = pd.bdate_range("2018-01-01", "2021-12-31")[::9].values.astype("datetime64[ns]")
+        self.symbols = np.array([f"S{i:03d}" for i in range(n)])
+        self.store = "toy"
+        self.window, self.seed, self.fetched = window, seed, 0
+        rng = np.random.default_rng(seed)
+        self.size = rng.normal(size=n).astype(np.float32)
+        self.signal = rng.normal(size=(len(self.dates), n)).astype(np.float32)
+        self.noise = rng.normal(size=(len(self.dates), n)).astype(np.float32)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.signal.tobytes()).hexdigest()[:12]
+
+    def day(self, i: int) -> Day:
+        self.fetched += 1
+        rng = np.random.default_rng([self.seed, i])
+        x = rng.normal(size=(len(self.symbols), self.window, 6)).astype(np.float32)
+        x[:, -1, 0] = self.signal[i]
+        y = self.signal[i] + self.noise[i]
+        ctx = {
+            "size": torch.from_numpy(self.size),
+            "industry": torch.zeros(len(self.symbols), dtype=torch.int64),
+            "mask": torch.ones(len(self.symbols), dtype=torch.bool),
+        }
+        return Day(self.dates[i], self.symbols, torch.from_numpy(x), torch.from_numpy(y), ctx)
+
+    def _da(self, values: np.ndarray) -> xr.DataArray:
+        coords = {"date": self.dates, "symbol": self.symbols}
+        return xr.DataArray(values, dims=("date", "symbol"), coords=coords)
+
+    def label(self, horizon: int) -> xr.DataArray:
+        return self._da(self.signal + self.noise)
+
+    def expected_return(self, horizon: int) -> xr.DataArray:
+        return self._da(self.signal)
+
+
+SETS = (
+    "data.window=15",
+    "data.horizon=2",
+    "train.test_years=[2020, 2021]",
+    "train.train_years=1",
+    "train.seeds=[0, 1]",
+    "train.max_epochs=2",
+    "train.days_per_epoch=6",
+    "train.valid_stride=2",
+    "train.lr=0.01",
+)
+
+
+def _spec(name: str = "gru", extra: tuple[str, ...] = ()):
+    return load_spec(f"specs/{name}.toml", (*SETS, *extra))
+
+
+@pytest.fixture()
+def uri(tmp_path):
+    return f"sqlite:///{tmp_path}/mlflow.db"
+
+
+class Boom(Exception):
+    pass
+
+
+def test_run_logs_layout_and_resumes_without_redoing(uri, tmp_path):
+    spec = _spec()
+    src = ToySource()
+    done: list[tuple[int, int]] = []
+
+    def stop_after_first(year: int, seed: int) -> None:
+        done.append((year, seed))
+        raise Boom("simulated kill after the first child run")
+
+    with pytest.raises(Boom):
+        run_spec(spec, src, experiment="exp", uri=uri, on_child_done=stop_after_first)
+    assert done == [(2020, 0)]
+
+    c = tracking.client(uri)
+    exp = c.get_experiment_by_name("exp")
+    parents = c.search_runs([exp.experiment_id], "tags.`zoo.role` = 'parent'")
+    assert len(parents) == 1 and parents[0].info.status == "FAILED"
+
+    seen: list[tuple[int, int]] = []
+    res = run_spec(spec, src, experiment="exp", uri=uri, on_child_done=lambda y, s: seen.append((y, s)))
+    assert (res.trained, res.reused) == (3, 1)
+    assert seen == [(2020, 1), (2021, 0), (2021, 1)]  # the finished (2020, 0) was not redone
+
+    parents = c.search_runs([exp.experiment_id], "tags.`zoo.role` = 'parent'")
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.run_id == res.parent_run_id and parent.info.status == "FINISHED"
+    tags = parent.data.tags
+    assert tags["zoo.spec_hash"] == spec_hash(spec) == res.spec_hash
+    assert tags["zoo.spec_name"] == "gru" and tags["zoo.data_fingerprint"] == src.fingerprint()
+    assert tags["zoo.data_store"] == "toy" and tags["zoo.version"] and tags["zoo.git_commit"]
+    params = parent.data.params
+    assert params["train.loss.name"] == "ic" and params["data.window"] == "15"
+    assert params["model.trunk.0.name"] == "gru"
+    for h in (10, 20):
+        assert -1 <= parent.data.metrics[f"rank_ic_{h}d"] <= 1
+        assert f"rank_icir_{h}d" in parent.data.metrics and f"ic_win_rate_{h}d" in parent.data.metrics
+    assert parent.data.metrics["rank_ic_10d"] > 0.2  # the planted signal is strong
+    top = {a.path for a in c.list_artifacts(parent.info.run_id)}
+    assert top == {"spec.toml", "scores"}
+    spec_text = open(c.download_artifacts(parent.info.run_id, "spec.toml", str(tmp_path))).read()
+    assert 'name = "gru"' in spec_text
+    ens = tracking.download_scores(c, parent.info.run_id, "scores/ensemble.zarr")
+    assert ens.dims == ("date", "symbol") and ens.dtype == np.float32
+    years = pd.DatetimeIndex(ens["date"].values).year
+    assert set(years) == {2020, 2021}
+    xr.testing.assert_allclose(ens, res.score)
+
+    children = c.search_runs([exp.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    finished = [r for r in children if r.info.status == "FINISHED"]
+    keys = sorted((int(r.data.tags["zoo.test_year"]), int(r.data.tags["zoo.seed"])) for r in finished)
+    assert keys == [(2020, 0), (2020, 1), (2021, 0), (2021, 1)]  # each exactly once
+    child = finished[0]
+    assert child.data.tags["zoo.role"] == "child" and child.data.tags["zoo.spec_hash"] == res.spec_hash
+    hist = c.get_metric_history(child.info.run_id, "valid_rank_ic")
+    assert [m.step for m in hist] == [0, 1]
+    assert len(c.get_metric_history(child.info.run_id, "train_loss")) == 2
+    arts = {a.path for a in c.list_artifacts(child.info.run_id, "weights")}
+    assert arts == {"weights/state_dict.pt"}
+    state = torch.load(c.download_artifacts(child.info.run_id, "weights/state_dict.pt", str(tmp_path)))
+    from zoo.compose import build_model
+
+    build_model(spec.model, 6).load_state_dict(state)  # the weights rebuild through the registry
+    preds = tracking.download_scores(c, child.info.run_id, "predictions/scores.zarr")
+    assert preds.sizes["symbol"] == 40
+
+    # a third run of the same spec redoes nothing at all
+    again = run_spec(spec, src, experiment="exp", uri=uri)
+    assert (again.trained, again.reused) == (0, 4)
+    xr.testing.assert_allclose(again.score, res.score)
+
+
+def test_same_seed_same_numbers_and_bad_config_is_clear(uri):
+    spec = _spec(extra=("train.test_years=[2021]", "train.seeds=[5]"))
+    a = run_spec(spec, ToySource(), experiment="a", uri=uri)
+    b = run_spec(spec, ToySource(), experiment="b", uri=uri)
+    xr.testing.assert_equal(a.score, b.score)
+    with pytest.raises(TrainingError, match="2030"):
+        run_spec(_spec(extra=("train.test_years=[2030]",)), ToySource(), experiment="c", uri=uri)
+    with pytest.raises(TrainingError, match="purge_days=2"):
+        run_spec(_spec(extra=("train.purge_days=2",)), ToySource(), experiment="c", uri=uri)
