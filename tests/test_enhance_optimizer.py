@@ -1,0 +1,208 @@
+"""Index enhancement on hand-built tiny cases: costs and turnover by hand, relaxation, holds, the spec."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from evaluation.enhance import RebalanceInput, run_backtest, solve_rebalance, week_schedule
+from evaluation.enhance.stats import enhance_stats, max_drawdown
+from zoo.specs.enhance import EnhanceSpec
+
+FIELDS = ["open", "high", "low", "close", "vwap", "volume"]
+
+
+def tiny_cube(close: np.ndarray, weight: np.ndarray, dates: list[str], **flags: np.ndarray) -> xr.Dataset:
+    """A cube with the given (date, symbol) closes and one index 'idx' with the given weights."""
+    n_days, n_sym = close.shape
+    bars = np.repeat(close[:, :, None], 6, axis=2).astype(np.float32)
+    data = {
+        "bars": (("date", "symbol", "field"), bars),
+        "industry": (("symbol",), np.zeros(n_sym, np.int16)),
+        "index_weight": (("index", "date", "symbol"), weight[None].astype(np.float32)),
+    }
+    for name, value in flags.items():
+        data[name] = (("date", "symbol"), value)
+    coords = {
+        "date": pd.DatetimeIndex(dates).to_numpy(),
+        "symbol": [f"S{i}" for i in range(n_sym)],
+        "field": FIELDS,
+        "index": ["idx"],
+    }
+    return xr.Dataset(data, coords=coords)
+
+
+def test_costs_and_turnover_match_a_hand_computation():
+    # Fri | Mon (trade 1) Tue | Fri | Mon (trade 2) Tue. Stocks A, B in the index (50/50), C outside.
+    dates = ["2021-01-08", "2021-01-11", "2021-01-12", "2021-01-15", "2021-01-18", "2021-01-19"]
+    close = np.array(
+        [
+            [10, 10, 10],
+            [10, 10, 10],
+            [11, 10, 9],  # A +10 %, C -10 %
+            [11, 10, 9],
+            [11, 10, 9],
+            [11, 12, 9],  # B +20 %
+        ],
+        dtype=np.float64,
+    )
+    weight = np.tile([0.5, 0.5, 0.0], (6, 1))
+    cube = tiny_cube(close, weight, dates)
+    # week 1 prefers C > A > B, week 2 B > A > C
+    score_rows = [[2, 1, 3]] * 3 + [[2, 3, 1]] * 3
+    score = xr.DataArray(np.array(score_rows, float), dims=("date", "symbol"), coords={
+        "date": cube["date"].values, "symbol": cube["symbol"].values})  # fmt: skip
+    spec = EnhanceSpec(stock_band=0.2, industry_band=1.0, max_turnover=0.3, min_constituent_weight=0.8)
+    res = run_backtest(cube, score, "idx", spec)
+
+    # Build from cash: C at its cap b + 0.2 = 0.2, B at its floor 0.5 - 0.2 = 0.3, A takes the rest.
+    w1 = np.array([0.5, 0.3, 0.2])
+    np.testing.assert_allclose(res.weights.values[0], w1, atol=1e-7)
+    # Tuesday: A +10 %, C -10 %: the book grows by 1.03, the index by 1.05.
+    drift = np.array([0.55, 0.3, 0.18]) / 1.03
+    np.testing.assert_allclose(res.pre_weights.values[1], drift, atol=1e-9)
+    # Week 2: sell C and buy B, limited by turnover 0.3 = 2 x 0.15.
+    w2 = drift + np.array([0.0, 0.15, -0.15])
+    np.testing.assert_allclose(res.weights.values[1], w2, atol=1e-7)
+    np.testing.assert_allclose(res.rebalances["turnover"].to_numpy(), [1.0, 0.3], atol=1e-7)
+    # Costs: 0.25 % of every unit traded: 1.0 bought at the build, 0.15 sold + 0.15 bought in week 2.
+    np.testing.assert_allclose(res.rebalances["cost"].to_numpy(), [0.0025, 0.00075], atol=1e-9)
+    nav = 0.9975 * 1.03 * (1 - 0.00075) * (1 + 0.2 * w2[1])
+    assert res.daily["nav"].iloc[-1] == pytest.approx(nav, abs=1e-7)
+    assert res.daily["bench_nav"].iloc[-1] == pytest.approx(1.05 * 1.1)
+    assert res.daily.index[0] == pd.Timestamp("2021-01-11")  # starts in cash at the first trade close
+    # the initial build is left out of the average turnover
+    assert res.stats.loc["turnover", "all"] == pytest.approx(0.3, abs=1e-7)
+
+
+def test_an_infeasible_week_is_relaxed_and_recorded():
+    # The index swaps all its members between week 1 and week 2: the +/-0.8 % bands force ~2.0 of
+    # turnover, so the 30 % limit (and 60 % after the first step) cannot hold.
+    n = 20
+    dates = ["2021-01-08", "2021-01-11", "2021-01-15", "2021-01-18", "2021-01-19"]
+    close = np.full((5, n), 10.0)
+    weight = np.zeros((5, n))
+    weight[:3, :10] = 0.1
+    weight[3:, 10:] = 0.1
+    cube = tiny_cube(close, weight, dates)
+    score = xr.DataArray(
+        np.tile(np.linspace(0, 1, n), (5, 1)),
+        dims=("date", "symbol"),
+        coords={"date": cube["date"].values, "symbol": cube["symbol"].values},
+    )
+    res = run_backtest(cube, score, "idx", EnhanceSpec())
+    log = res.rebalances
+    assert list(log["status"]) == ["optimal", "relaxed"]
+    assert log["relaxed"].iloc[1] == "turnover*2;style*2;industry*2;turnover*inf"
+    w = res.weights.values[1]
+    assert np.all(np.abs(w - weight[3]) <= 0.008 + 1e-6)  # the bands still hold after relaxing turnover
+    assert log["turnover"].iloc[1] > 1.8
+
+
+def test_unbuyable_initial_build_holds_cash_and_goes_on():
+    # Every stock is limit-up on the first trade date: nothing can be bought, the week is held in cash
+    # (logged as "hold"), and the next week builds the book.
+    n = 4
+    dates = ["2021-01-08", "2021-01-11", "2021-01-15", "2021-01-18", "2021-01-19"]
+    close = np.full((5, n), 10.0)
+    close[4] = 11.0
+    weight = np.full((5, n), 0.25)
+    limit_up = np.zeros((5, n), bool)
+    limit_up[1] = True
+    cube = tiny_cube(close, weight, dates, limit_up=limit_up)
+    score = xr.DataArray(
+        np.tile(np.arange(n, dtype=float), (5, 1)),
+        dims=("date", "symbol"),
+        coords={"date": cube["date"].values, "symbol": cube["symbol"].values},
+    )
+    res = run_backtest(cube, score, "idx", EnhanceSpec(industry_band=1.0))
+    log = res.rebalances
+    assert list(log["status"]) == ["hold", "optimal"]
+    assert "infeasible after every relaxation" in log["messages"].iloc[0]
+    assert log["invested"].iloc[0] == 0.0 and log["invested"].iloc[1] == pytest.approx(1.0, abs=1e-7)
+    assert res.daily["nav"].iloc[-1] == pytest.approx(1.1 * (1 - 0.0025), abs=1e-6)
+
+
+def test_tradability_bounds_on_one_rebalance():
+    prev = np.array([0.30, 0.30, 0.20, 0.20, 0.0])
+    inp = RebalanceInput(
+        symbols=np.array(list("ABCDE")),
+        score=np.array([5.0, 4.0, -5.0, -4.0, 9.0]),
+        bench=np.array([0.25, 0.25, 0.25, 0.25, 0.0]),
+        prev=prev,
+        industry=np.zeros(5, int),
+        exposures=np.zeros((0, 5)),
+        suspended=np.array([False, False, False, True, False]),  # D frozen
+        limit_up=np.array([True, False, False, False, False]),  # A cannot be bought
+        limit_down=np.array([False, False, True, False, False]),  # C cannot be sold
+        st=np.array([False, False, False, False, True]),  # E is never bought
+    )
+    spec = EnhanceSpec(stock_band=0.5, max_turnover=2.0, min_constituent_weight=0.0)
+    res = solve_rebalance(inp, spec)
+    w = res.weights
+    assert res.status == "optimal"
+    assert w[0] <= 0.30 + 1e-7 and w[2] >= 0.20 - 1e-7
+    assert w[3] == pytest.approx(0.20, abs=1e-7) and w[4] == pytest.approx(0.0, abs=1e-7)
+    assert w[1] == pytest.approx(0.30, abs=1e-6)  # A, C, D sit at their tradable bounds: B takes the rest
+    exit_ = solve_rebalance(inp, EnhanceSpec(stock_band=0.5, max_turnover=2.0, st_policy="exit"))
+    assert exit_.weights[4] == pytest.approx(0.0, abs=1e-7)
+
+
+def test_week_schedule_uses_iso_weeks():
+    dates = pd.DatetimeIndex(
+        ["2020-12-30", "2020-12-31", "2021-01-04", "2021-01-08", "2021-01-12"]
+    ).to_numpy()
+    decide, trade = week_schedule(dates)
+    # 2020-12-31 (Thu, ISO week 53) -> 2021-01-04 (Mon); 2021-01-08 (Fri) -> 2021-01-12 (Tue)
+    assert decide.tolist() == [1, 3] and trade.tolist() == [2, 4]
+
+
+def test_stats_on_a_hand_built_series():
+    idx = pd.DatetimeIndex(["2021-12-30", "2021-12-31", "2022-01-03", "2022-01-04"])
+    port = np.array([0.0, 0.10, -0.10, 0.0])
+    daily = pd.DataFrame({"port_ret": port, "bench_ret": np.zeros(4)}, index=idx)
+    daily["excess_ret"] = port
+    reb = pd.DataFrame(
+        {"initial": [True, False, False], "turnover": [1.0, 0.2, 0.4]},
+        index=pd.DatetimeIndex(["2021-12-30", "2021-12-31", "2022-01-03"]),
+    )
+    stats = enhance_stats(daily, reb, days_per_year=4)
+    assert stats.loc["excess_return", "all"] == pytest.approx(0.99 ** (4 / 4) - 1)
+    assert stats.loc["excess_return", "2021"] == pytest.approx(0.10)
+    assert stats.loc["excess_return", "2022"] == pytest.approx(-0.10)
+    assert stats.loc["excess_max_drawdown", "all"] == pytest.approx(-0.10)
+    assert stats.loc["excess_max_drawdown", "2022"] == pytest.approx(-0.10)  # peak carried over from 2021
+    assert stats.loc["tracking_error", "all"] == pytest.approx(np.std(port, ddof=1) * 2)
+    assert stats.loc["excess_sharpe", "all"] == pytest.approx(0.0, abs=1e-12)
+    assert stats.loc["calmar", "2021"] != stats.loc["calmar", "2021"]  # no drawdown in 2021: NaN
+    assert stats.loc["turnover", "all"] == pytest.approx(0.3)
+    assert stats.loc["turnover", "2021"] == pytest.approx(0.2)
+    assert max_drawdown(np.array([1.0, 1.2, 0.9, 1.3])) == pytest.approx(0.9 / 1.2 - 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"relax_order": ("turnover*0.5",)},
+        {"relax_order": ("volume*2",)},
+        {"relax_order": ("constituent*2",)},
+        {"min_constituent_weight": 1.5},
+        {"stock_band": -0.1},
+        {"solver": "GUROBI"},
+        {"st_policy": "sell"},
+    ],
+)
+def test_spec_refuses_bad_values(kwargs):
+    with pytest.raises(ValueError):
+        EnhanceSpec(**kwargs)
+
+
+def test_spec_defaults_are_the_reports():
+    spec = EnhanceSpec()
+    assert (spec.min_constituent_weight, spec.stock_band, spec.style_band) == (0.8, 0.008, 0.3)
+    assert (spec.industry_band, spec.max_turnover, spec.cost_rate) == (0.02, 0.3, 0.0025)
+    assert math.isinf(float(spec.relax_order[3].split("*")[1]))
