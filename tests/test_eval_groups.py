@@ -1,0 +1,187 @@
+"""The weekly group back-test: timing, exclusions, hand-computed returns, turnover and drawdown."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from evaluation.groups import (
+    annualised_return,
+    assign_groups,
+    group_backtest,
+    max_drawdown,
+    sharpe,
+    weekly_schedule,
+)
+from evaluation.testing import tiny_cube
+from zoo.errors import EvaluationError
+
+
+def _score(values, cube):
+    return xr.DataArray(
+        np.asarray(values, float),
+        dims=("date", "symbol"),
+        coords={"date": cube["date"].values, "symbol": cube["symbol"].values},
+    )
+
+
+def test_weekly_schedule_uses_iso_weeks_and_next_day():
+    # Mon 2021-01-04 .. with Fri 2021-01-15 a holiday and a week boundary across the new year
+    dates = pd.bdate_range("2020-12-28", "2021-01-22").drop(pd.Timestamp("2021-01-15"))
+    signal, trade = weekly_schedule(dates.values)
+    got = [
+        (dates[s].date().isoformat(), dates[t].date().isoformat()) for s, t in zip(signal, trade, strict=True)
+    ]
+    assert got == [
+        ("2021-01-01", "2021-01-04"),
+        ("2021-01-08", "2021-01-11"),
+        ("2021-01-14", "2021-01-18"),  # Thursday is the week's last trading day
+    ]  # the last week has no next trading day, so no signal
+
+
+def test_assign_groups_equal_count_and_ineligible():
+    score = np.array([[5.0, 1.0, 3.0, np.nan, 2.0, 4.0, 0.0]])
+    eligible = np.array([[True, True, True, True, True, True, False]])
+    g = assign_groups(score, eligible, 5)
+    assert g.tolist() == [[4, 0, 2, -1, 1, 3, -1]]
+    g2 = assign_groups(score, eligible, 2)
+    assert g2.tolist() == [[1, 0, 1, -1, 0, 1, -1]]
+
+
+def _hand_cube():
+    # rows 0..14 = Mon 2021-01-04 .. Fri 2021-01-22; signals rows 4 and 9, trades rows 5 and 10
+    n = 15
+    s0 = np.full(n, 10.0)
+    s1 = np.r_[np.full(12, 10.0), 8, 9, 11]
+    s1[11] = 10
+    s2 = np.r_[np.full(6, 10.0), 12, 16, 14, 18, 20, 22, 22, 18, 20]
+    s3 = np.r_[np.full(11, 10.0), 20, 30, 40, 50]
+    close = np.stack([s0, s1, s2, s3], axis=1)
+    limit_up = np.zeros(close.shape, bool)
+    limit_up[10, 3] = True  # S3 cannot be bought at the second trade
+    cube = tiny_cube(close, limit_up=limit_up)
+    rng = np.random.default_rng(0)
+    score = rng.normal(size=close.shape)  # only the signal rows may matter
+    score[4] = [1, 2, 3, 4]
+    score[9] = [1, 3, 2, 9]
+    return cube, _score(score, cube)
+
+
+def test_hand_computed_returns_turnover_drawdown():
+    cube, score = _hand_cube()
+    res = group_backtest(score, cube, n_groups=2)
+    dates = pd.DatetimeIndex(cube["date"].values)
+    assert list(res.signals) == [dates[4], dates[9]]
+    assert list(res.trades) == [dates[5], dates[10]]
+    assert res.assignment.tolist() == [[0, 0, 1, 1], [0, 1, 1, -1]]
+    # TOP value relative to each trade: period 0 holds S2, S3; period 1 holds S1, S2
+    v0 = np.array([1.1, 1.3, 1.2, 1.4, 1.5])
+    v1 = np.array([1.05, 0.95, 0.9, 1.05])
+    nav = np.r_[v0, 1.5 * v1]
+    expected = nav / np.r_[1.0, nav[:-1]] - 1
+    assert list(res.returns.index) == list(dates[6:15])
+    np.testing.assert_allclose(res.returns[2].to_numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(res.returns[1].to_numpy(), 0.0, atol=1e-7)
+    # benchmark: all four at trade 1, S3 excluded at trade 2
+    b0 = (1 + 1 + np.array([12, 16, 14, 18, 20]) / 10 + 1) / 4
+    b1 = (1 + np.array([10, 8, 9, 11]) / 10 + np.array([22, 22, 18, 20]) / 20) / 3
+    bnav = np.r_[b0, b0[-1] * b1]
+    np.testing.assert_allclose(
+        res.returns["universe"].to_numpy(), bnav / np.r_[1.0, bnav[:-1]] - 1, rtol=1e-6
+    )
+    # turnover at the second trade: TOP old S2 2/3, S3 1/3 -> new S1 1/2, S2 1/2; bottom S0, S1 -> S0
+    assert np.isnan(res.turnover.iloc[0]).all()
+    assert res.turnover.iloc[1][2] == pytest.approx(0.5)
+    assert res.turnover.iloc[1][1] == pytest.approx(0.5)
+    stats = res.top_stats()
+    assert stats["turnover"] == pytest.approx(0.5)
+    assert stats["max_drawdown"] == pytest.approx(1.35 / 1.575 - 1)
+    assert stats["ann_return"] == pytest.approx(1.575 ** (252 / 9) - 1, rel=1e-5)
+    yearly = res.yearly_excess()
+    assert yearly.index.tolist() == [2021]
+    ex = expected - (bnav / np.r_[1.0, bnav[:-1]] - 1)
+    assert yearly.loc[2021, "excess_return"] == pytest.approx(np.prod(1 + ex) - 1, rel=1e-5)
+
+
+def test_excluded_stocks_are_never_bought():
+    cube, score = _hand_cube()
+    res = group_backtest(score, cube, n_groups=2)
+    s3 = res.assignment[1, 3]
+    assert s3 == -1
+    # S3 rockets after the trade it was excluded from; nothing we hold sees it
+    assert res.returns.loc[res.returns.index[5:], [1, 2, "universe"]].max().max() < 0.2
+    # suspended or without a close is excluded the same way
+    susp = np.zeros((15, 4), bool)
+    susp[5, 2] = True
+    cube2 = cube.copy(deep=True)
+    cube2["suspended"].values = susp
+    res2 = group_backtest(score, cube2, n_groups=2)
+    assert res2.assignment[0, 2] == -1
+
+
+def _market(n_dates=160, n_sym=60, seed=0):
+    rng = np.random.default_rng(seed)
+    close = 10 * np.exp(np.cumsum(rng.normal(0.0, 0.02, (n_dates, n_sym)), axis=0))
+    return tiny_cube(close), close
+
+
+def _next_week_return(cube, close):
+    signal, trade = weekly_schedule(cube["date"].values)
+    score = np.full(close.shape, np.nan)
+    for k in range(len(signal) - 1):
+        score[signal[k]] = close[trade[k + 1]] / close[trade[k]] - 1
+    return _score(score, cube)
+
+
+def test_oracle_score_gives_best_top_and_monotone_ladder():
+    cube, close = _market()
+    res = group_backtest(_next_week_return(cube, close), cube, n_groups=5)
+    ladder = res.group_annual_returns()
+    groups = ladder[[1, 2, 3, 4, 5]].to_numpy()
+    assert np.all(np.diff(groups) > 0)
+    assert ladder[5] == ladder.max()
+    assert res.top_stats()["excess_ann_return"] > 0.5
+
+    rng = np.random.default_rng(5)
+    noise = _score(rng.normal(size=close.shape), cube)
+    flat = group_backtest(noise, cube, n_groups=5).group_annual_returns()[[1, 2, 3, 4, 5]]
+    assert flat.max() - flat.min() < 0.2 * (groups[-1] - groups[0])
+
+
+def test_score_changes_after_a_signal_change_nothing_before_the_next_trade():
+    cube, close = _market(n_dates=60, n_sym=30)
+    rng = np.random.default_rng(1)
+    score = rng.normal(size=close.shape)
+    base = group_backtest(_score(score, cube), cube, n_groups=3)
+    signal, trade = weekly_schedule(cube["date"].values)
+    s = signal[4]
+    bumped = score.copy()
+    bumped[s + 1 :] = rng.normal(size=bumped[s + 1 :].shape)
+    after = group_backtest(_score(bumped, cube), cube, n_groups=3)
+    cut = pd.Timestamp(cube["date"].values[trade[5]])  # the first trade that can use the new scores
+    pd.testing.assert_frame_equal(base.returns.loc[:cut], after.returns.loc[:cut])
+    assert not base.returns.loc[cut:].iloc[1:].equals(after.returns.loc[cut:].iloc[1:])
+    # a change of the score on a non-signal day alone changes nothing at all
+    off = score.copy()
+    off[signal[4] - 1] += 100
+    pd.testing.assert_frame_equal(base.returns, group_backtest(_score(off, cube), cube, n_groups=3).returns)
+
+
+def test_metric_helpers_exact():
+    r = pd.Series([0.1, -0.2, 0.05, 0.1])
+    assert max_drawdown(r) == pytest.approx(0.88 / 1.1 - 1)
+    assert annualised_return(r) == pytest.approx((1.1 * 0.8 * 1.05 * 1.1) ** (252 / 4) - 1)
+    x = r.to_numpy()
+    assert sharpe(r) == pytest.approx(x.mean() / x.std(ddof=1) * np.sqrt(252))
+
+
+def test_bad_inputs():
+    cube, score = _hand_cube()
+    with pytest.raises(EvaluationError, match="at least 2 groups"):
+        group_backtest(score, cube, n_groups=1)
+    with pytest.raises(EvaluationError, match="not variables"):
+        group_backtest(score, cube, n_groups=2, exclude=("halted",))
+    with pytest.raises(EvaluationError, match="no finite value"):
+        group_backtest(score * np.nan, cube, n_groups=2)
