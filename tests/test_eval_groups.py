@@ -54,8 +54,7 @@ def _hand_cube():
     # rows 0..14 = Mon 2021-01-04 .. Fri 2021-01-22; signals rows 4 and 9, trades rows 5 and 10
     n = 15
     s0 = np.full(n, 10.0)
-    s1 = np.r_[np.full(12, 10.0), 8, 9, 11]
-    s1[11] = 10
+    s1 = np.r_[np.full(6, 10.0), 11, 12, 13, 14, 15, 15, 12, 13.5, 16.5]
     s2 = np.r_[np.full(6, 10.0), 12, 16, 14, 18, 20, 22, 22, 18, 20]
     s3 = np.r_[np.full(11, 10.0), 20, 30, 40, 50]
     close = np.stack([s0, s1, s2, s3], axis=1)
@@ -83,18 +82,22 @@ def test_hand_computed_returns_turnover_drawdown():
     expected = nav / np.r_[1.0, nav[:-1]] - 1
     assert list(res.returns.index) == list(dates[6:15])
     np.testing.assert_allclose(res.returns[2].to_numpy(), expected, rtol=1e-6)
-    np.testing.assert_allclose(res.returns[1].to_numpy(), 0.0, atol=1e-7)
+    # bottom: S0 (flat) and S1 (rising) in period 0, S0 alone in period 1
+    w0 = (1 + np.array([11, 12, 13, 14, 15]) / 10) / 2
+    bottom = np.r_[w0, np.full(4, w0[-1])]
+    np.testing.assert_allclose(res.returns[1].to_numpy(), bottom / np.r_[1.0, bottom[:-1]] - 1, rtol=1e-6)
     # benchmark: all four at trade 1, S3 excluded at trade 2
-    b0 = (1 + 1 + np.array([12, 16, 14, 18, 20]) / 10 + 1) / 4
-    b1 = (1 + np.array([10, 8, 9, 11]) / 10 + np.array([22, 22, 18, 20]) / 20) / 3
+    b0 = (1 + np.array([11, 12, 13, 14, 15]) / 10 + np.array([12, 16, 14, 18, 20]) / 10 + 1) / 4
+    b1 = (1 + np.array([15, 12, 13.5, 16.5]) / 15 + np.array([22, 22, 18, 20]) / 20) / 3
     bnav = np.r_[b0, b0[-1] * b1]
     np.testing.assert_allclose(
         res.returns["universe"].to_numpy(), bnav / np.r_[1.0, bnav[:-1]] - 1, rtol=1e-6
     )
-    # turnover at the second trade: TOP old S2 2/3, S3 1/3 -> new S1 1/2, S2 1/2; bottom S0, S1 -> S0
+    # turnover at the second trade: TOP old S2 2/3, S3 1/3 -> new S1 1/2, S2 1/2;
+    # bottom old S0 1/2.5, S1 1.5/2.5 (drifted) -> S0 alone: 0.5 * (0.6 + 0.6)
     assert np.isnan(res.turnover.iloc[0]).all()
     assert res.turnover.iloc[1][2] == pytest.approx(0.5)
-    assert res.turnover.iloc[1][1] == pytest.approx(0.5)
+    assert res.turnover.iloc[1][1] == pytest.approx(0.6)
     stats = res.top_stats()
     assert stats["turnover"] == pytest.approx(0.5)
     assert stats["max_drawdown"] == pytest.approx(1.35 / 1.575 - 1)
