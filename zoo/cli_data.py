@@ -77,6 +77,76 @@ def synth(
             typer.echo(f"oracle RankIC h={h}: {oracle_rank_ic(cube, h):.4f}")
 
 
+@data_app.command("ingest")
+def ingest(
+    files: list[Path] = typer.Argument(
+        ..., help="Long-format CSV/Parquet files (date, symbol, OHLC, volume…)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Zarr store to write (written aside, then renamed)."),
+    symbols: Path | None = typer.Option(
+        None,
+        "--symbols",
+        help="Per-symbol table (stocks.csv layout: industry, shares). Default: a "
+        "stocks.csv beside the first file, if any.",
+    ),
+    index: Path | None = typer.Option(
+        None,
+        "--index",
+        help="Real index series (index_daily.parquet layout). Default: an "
+        "index_daily.parquet beside the first file, if any.",
+    ),
+    size_proxy: str = typer.Option(
+        "amount20", "--size-proxy", help="amount20 (log 20-day mean amount) or cap."
+    ),
+    sectors: str = typer.Option(
+        "sw28", "--sectors", help="sw28 (28 broad sectors) or raw (industries as given)."
+    ),
+    labels: bool = typer.Option(True, "--labels/--no-labels", help="Store labels (h = 10, 20) too."),
+) -> None:
+    """Ingest real daily bars into a cube; bad input is refused naming file, row and column."""
+    import resource
+
+    from datasets import write_cube
+    from datasets.ingest import ingest as run_ingest
+    from datasets.labels import ensure_labels
+
+    here = files[0].parent
+    if symbols is None and (here / "stocks.csv").exists():
+        symbols = here / "stocks.csv"
+        typer.echo(f"using symbol table {symbols}")
+    if index is None and (here / "index_daily.parquet").exists():
+        index = here / "index_daily.parquet"
+        typer.echo(f"using index series {index}")
+    t0 = time.perf_counter()
+    cube = run_ingest(files, symbols, index, size_proxy=size_proxy, sectors=sectors)
+    if labels:
+        cube = ensure_labels(cube, horizons=(10, 20))
+    write_cube(cube, out)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    typer.echo(
+        f"wrote {out}: {cube.sizes['date']} days x {cube.sizes['symbol']} stocks in "
+        f"{time.perf_counter() - t0:.1f}s, peak memory {peak:.0f} MiB"
+    )
+
+
+@data_app.command("slice")
+def slice_(
+    store: str = typer.Argument(..., help="The full cube to cut from (path, 'embedded' or 'synth')."),
+    out: Path = typer.Option(..., "--out", "-o", help="Zarr store to write."),
+    per_group: int = typer.Option(
+        75, "--per-group", help="Stocks from each tier group (csi300/500/1000/other)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Sampling seed."),
+) -> None:
+    """Cut a size-balanced slice (all dates; universes and labels from the full market)."""
+    from datasets import open_cube, write_cube
+    from datasets.slicing import make_slice
+
+    sub = make_slice(open_cube(store), per_group=per_group, seed=seed)
+    write_cube(sub, out)
+    typer.echo(f"wrote {out}: {sub.sizes['date']} days x {sub.sizes['symbol']} stocks")
+
+
 def register(app: typer.Typer) -> None:
     """Mount ``zoo data`` on the zoo app."""
     app.add_typer(data_app, name="data")
