@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import xarray as xr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -18,7 +17,6 @@ from zoo.registry import get_registry
 from zoo.train.days import Day, list_dayset
 from zoo.train.ensemble import ensemble, standardize, stitch
 from zoo.train.labels import normalize_labels, rank_ic
-from zoo.train.metrics import daily_rank_ic, ic_summary
 from zoo.train.splits import resolve_purge, rolling_splits
 from zoo.train.trainer import FitConfig, fit, predict
 
@@ -115,25 +113,6 @@ def test_rank_ic_matches_pandas_spearman():
     valid = torch.ones(50, dtype=torch.bool)
     got = rank_ic(torch.tensor(a, dtype=torch.float32), torch.tensor(b, dtype=torch.float32), valid)
     assert got == pytest.approx(pd.Series(a).corr(pd.Series(b), method="spearman"), abs=1e-5)
-
-
-def test_daily_rank_ic_and_summary():
-    rng = np.random.default_rng(2)
-    dates = pd.bdate_range("2021-01-01", periods=6).values
-    syms = np.array([f"S{i}" for i in range(30)])
-    y = rng.normal(size=(6, 30))
-    s = y.copy()
-    s[3] = -y[3]  # one bad day
-    s[5, :25] = np.nan  # a day with too few stocks is dropped
-    score = xr.DataArray(s, dims=("date", "symbol"), coords={"date": dates, "symbol": syms})
-    label = xr.DataArray(y, dims=("date", "symbol"), coords={"date": dates, "symbol": syms})
-    ic = daily_rank_ic(score, label, min_stocks=10)
-    assert len(ic) == 5
-    np.testing.assert_allclose(ic.values, [1, 1, 1, -1, 1], atol=1e-9)
-    summ = ic_summary(ic)
-    assert summ["rank_ic"] == pytest.approx(0.6)
-    assert summ["ic_win_rate"] == pytest.approx(0.8)
-    assert summ["rank_icir"] == pytest.approx(0.6 / np.std([1, 1, 1, -1, 1], ddof=1))
 
 
 # ----------------------------------------------------------------------------- splits

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import attrs
-import numpy as np
 import torch
 import xarray as xr
 from tqdm.auto import tqdm
@@ -19,7 +17,6 @@ from zoo.errors import TrainingError
 from zoo.train import tracking
 from zoo.train.days import DaySet
 from zoo.train.ensemble import ensemble, stitch
-from zoo.train.metrics import daily_rank_ic, ic_summary
 from zoo.train.source import DaySource
 from zoo.train.splits import resolve_purge, rolling_splits
 from zoo.train.trainer import FitConfig, fit, predict
@@ -61,18 +58,27 @@ def fit_config(spec) -> FitConfig:
     )
 
 
+def ic_of(score: xr.DataArray, returns: xr.DataArray, min_stocks: int = 10) -> dict[str, float]:
+    """RankIC, RankICIR, IC win rate and date count of ``score`` against ``returns`` (evaluation.ic)."""
+    from evaluation.ic import ic_summary, rank_ic
+
+    return ic_summary(rank_ic(score, returns, None, min_stocks))
+
+
 def parent_metrics(score: xr.DataArray, source: DaySource, min_stocks: int = 10) -> dict[str, float]:
-    """RankIC, RankICIR and IC win rate of ``score`` for 10 and 20 days (the horizons the cube has)."""
+    """``rank_ic_10d``, ``rank_icir_10d``, ``ic_win_rate_10d`` (and 20d) of the ensemble score."""
     out: dict[str, float] = {}
+    names = {"rank_ic": "rank_ic", "rank_icir": "rank_icir", "win_rate": "ic_win_rate", "n_dates": "n_dates"}
     for h in EVAL_HORIZONS:
-        try:
-            label = source.label(h)
-        except Exception:  # a cube without this horizon: skip it, the other is still logged
-            continue
-        summary = ic_summary(daily_rank_ic(score, label, min_stocks))
+        summary = ic_of(score, source.label(h), min_stocks)
         for k, v in summary.items():
-            out[f"{k}_{h}d"] = float(v)
+            out[f"{names.get(k, k)}_{h}d"] = float(v)
     return out
+
+
+def _dayset(source: DaySource, positions, fetch) -> DaySet:
+    """The days at ``positions`` of the source's date axis (the source caches them)."""
+    return DaySet(source.dates[positions], lambda j: fetch(int(positions[j])), cache_bytes=0)
 
 
 def _concat_years(parts: list[xr.DataArray]) -> xr.DataArray:
@@ -160,12 +166,9 @@ def run_spec(
                 )
                 reused += 1
                 continue
-            train_days = DaySet(
-                source.dates[split.train], lambda j, ix=split.train: source.day(int(ix[j])), 0
-            )
-            valid_ix = split.valid[:: t.valid_stride]
-            valid_days = DaySet(source.dates[valid_ix], lambda j, ix=valid_ix: source.day(int(ix[j])), 0)
-            test_days = DaySet(source.dates[split.test], lambda j, ix=split.test: source.day(int(ix[j])), 0)
+            train_days = _dayset(source, split.train, source.day)
+            valid_days = _dayset(source, split.valid[:: t.valid_stride], source.day)
+            test_days = _dayset(source, split.test, getattr(source, "test_day", source.day))
             child_tags = {
                 "zoo.role": "child",
                 "mlflow.parentRunId": parent_id,
@@ -214,7 +217,7 @@ def run_spec(
                     pdir = Path(tmp) / "scores.zarr"
                     tracking.save_scores(score, pdir)
                     c.log_artifacts(cid, str(pdir), "predictions/scores.zarr")
-                test_ic = ic_summary(daily_rank_ic(score, source.label(spec.data.horizon), t.min_stocks))
+                test_ic = ic_of(score, source.label(spec.data.horizon), t.min_stocks)
                 tracking.log_metrics(
                     c,
                     cid,
@@ -258,11 +261,3 @@ def _interrupted() -> bool:
 
     exc = sys.exc_info()[1]
     return isinstance(exc, KeyboardInterrupt | SystemExit)
-
-
-def finite(x: float) -> bool:
-    """True for a finite float."""
-    return isinstance(x, int | float) and math.isfinite(x)
-
-
-_ = np  # numpy is used through xarray objects here; kept for type clarity in annotations

@@ -1,0 +1,103 @@
+"""The trainer's view of a ``datasets`` cube: day batches as tensors, labels and the oracle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from zoo.errors import DataError
+from zoo.train.days import Day, to_day
+
+#: Cache at most this many bytes of day tensors per source (several splits and specs share it).
+CACHE_BYTES = 2_000_000_000
+
+
+class CubeSource:
+    """A cube seen through one ``[data]`` spec section (implements ``zoo.train.source.DaySource``)."""
+
+    def __init__(self, cube: xr.Dataset, data_spec, store: str = "", cache_bytes: int = CACHE_BYTES) -> None:
+        from datasets.batches import DayBatches
+        from datasets.labels import ensure_labels
+
+        self.spec = data_spec
+        self.cube = ensure_labels(cube, horizons=sorted({data_spec.horizon, 10, 20}))
+        self.store = store or str(data_spec.store)
+        self.dates = np.asarray(self.cube["date"].values).astype("datetime64[ns]")
+        self.symbols = np.asarray(self.cube["symbol"].values).astype(str)
+        # Labels stay raw (neutralised per the spec): the loss picks the normalisation, so one cache
+        # serves both losses. Train/valid days need a label; test days score every eligible stock.
+        self._labelled = DayBatches.from_spec(self.cube, data_spec, label_norm=None, require_label=True)
+        self._unlabelled = DayBatches.from_spec(self.cube, data_spec, label_norm=None, require_label=False)
+        self._labelled_ok = np.zeros(len(self.dates), dtype=bool)
+        self._labelled_ok[self._labelled.positions] = True
+        self._unlabelled_ok = np.zeros(len(self.dates), dtype=bool)
+        self._unlabelled_ok[self._unlabelled.positions] = True
+        self._cache: dict[tuple[bool, int], Day] = {}
+        self._budget, self._used = cache_bytes, 0
+        self._fingerprint: str | None = None
+
+    def fingerprint(self) -> str:
+        """The cube's fingerprint (coordinates and primary arrays)."""
+        if self._fingerprint is None:
+            from datasets import fingerprint
+
+            self._fingerprint = fingerprint(self.cube)
+        return self._fingerprint
+
+    def _get(self, labelled: bool, i: int) -> Day | None:
+        ok = self._labelled_ok if labelled else self._unlabelled_ok
+        if not ok[i]:
+            return None
+        key = (labelled, i)
+        day = self._cache.get(key)
+        if day is None:
+            batches = self._labelled if labelled else self._unlabelled
+            day = to_day(batches.batch_at(i))
+            size = day.nbytes()
+            if self._used + size <= self._budget:
+                self._cache[key] = day
+                self._used += size
+        return day
+
+    def day(self, i: int) -> Day | None:
+        """Date ``i``'s labelled batch (training / validation), None when too few stocks qualify."""
+        return self._get(True, i)
+
+    def test_day(self, i: int) -> Day | None:
+        """Date ``i``'s batch of every eligible stock, labelled or not (out-of-sample scoring)."""
+        return self._get(False, i)
+
+    def label(self, horizon: int) -> xr.DataArray:
+        """Raw forward returns close(t+1) -> close(t+1+h) inside the spec's universe (NaN outside)."""
+        from evaluation._cube import universe_mask
+        from evaluation.ic import forward_returns
+
+        ret = forward_returns(self.cube, horizon)
+        return ret.where(universe_mask(self.cube, self.spec.universe, "training"))
+
+    def expected_return(self, horizon: int) -> xr.DataArray | None:
+        """The planted expected return of a synthetic cube (None for real data)."""
+        if "expected_return" not in self.cube.data_vars:
+            return None
+        er = self.cube["expected_return"]
+        if horizon not in [int(h) for h in er["horizon"].values]:
+            return None
+        return er.sel(horizon=horizon).transpose("date", "symbol")
+
+
+def open_source(data_spec) -> CubeSource:
+    """Open the spec's cube (``embedded``, ``synth[:N]`` or a Zarr path) as a training source."""
+    from datasets import open_cube
+
+    store = str(data_spec.store)
+    cube = open_cube(store)
+    where = store if store in ("embedded",) or store.startswith("synth") else str(Path(store).resolve())
+    if store == "embedded":
+        from datasets.schema import EMBEDDED_STORE
+
+        where = str(EMBEDDED_STORE)
+    if cube.sizes.get("date", 0) == 0:
+        raise DataError(f"data.store {store!r}: the cube has no dates")
+    return CubeSource(cube, data_spec, store=where)
