@@ -1,0 +1,111 @@
+"""evaluate(): every table, plot and headline number from scores and a cube; the printed summary."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from evaluation.ic import forward_returns
+from evaluation.report import evaluate, format_ic_table, markdown_table, top_group_line
+from evaluation.testing import tiny_cube
+from zoo.errors import EvaluationError
+from zoo.specs.evaluate import EvalSpec
+
+STYLE = dict(beta_window=20, momentum_window=20, momentum_skip=5, liquidity_window=5, reversal_window=5)
+
+
+def _setup(n_dates=90, n_sym=60, seed=0):
+    rng = np.random.default_rng(seed)
+    close = 10 * np.exp(np.cumsum(rng.normal(0, 0.02, (n_dates, n_sym)), axis=0))
+    member = np.zeros(close.shape, bool)
+    member[:, :30] = True
+    cube = tiny_cube(close, volume=rng.uniform(1e5, 1e6, close.shape), universes={"csi300": member})
+    fwd = forward_returns(cube, 5)
+    good = fwd + 0.02 * xr.DataArray(rng.normal(size=close.shape), coords=fwd.coords, dims=fwd.dims)
+    good[:30] = np.nan  # scores exist only for a "test period"
+    noise = xr.DataArray(rng.normal(size=close.shape), coords=fwd.coords, dims=fwd.dims).where(good.notnull())
+    scores = xr.concat([good, noise], dim=pd.Index(["Good-IC", "Noise-MSE"], name="model")).rename("score")
+    spec = EvalSpec(
+        horizons=(2, 5), universes=("all", "csi300"), groups={"all": 5, "csi300": 3}, min_stocks=5
+    )
+    return cube, scores, spec
+
+
+def test_evaluate_writes_everything_and_ranks_models(tmp_path):
+    cube, scores, spec = _setup()
+    res = evaluate(scores, cube, spec, tmp_path, style_params=STYLE)
+    names = {p.name for p in tmp_path.iterdir()}
+    for stem in (
+        "ic_2d",
+        "ic_5d",
+        "top_all",
+        "top_csi300",
+        "groups_all",
+        "yearly_all",
+        "styles",
+        "factor_corr",
+    ):
+        assert {f"{stem}.csv", f"{stem}.md"} <= names, stem
+    for png in (
+        "ic_series_5d",
+        "groups_all",
+        "excess_nav_all",
+        "yearly_excess_csi300",
+        "styles",
+        "factor_corr",
+    ):
+        assert f"{png}.png" in names and (tmp_path / f"{png}.png").stat().st_size > 1000, png
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 10
+    assert "Fig. 13" in html and "Good-IC" in html
+    md = (tmp_path / "report.md").read_text()
+    assert "![groups_all](groups_all.png)" in md
+    # the informative score beats noise on every headline number
+    g, n = res.metrics["Good-IC"], res.metrics["Noise-MSE"]
+    assert g["ic5.all.rank_ic"] > 0.5 > abs(n["ic5.all.rank_ic"])
+    assert g["top.all.excess_ann_return"] > n["top.all.excess_ann_return"]
+    assert res.ladders["all"].shape == (6, 2)  # 5 groups + the universe benchmark
+    assert res.ladders["csi300"].shape == (4, 2)
+    assert res.factor_corr.loc["Good-IC", "Noise-MSE"] == pytest.approx(
+        res.factor_corr.loc["Noise-MSE", "Good-IC"]
+    )
+    assert list(res.styles.columns) == list(spec.styles)
+    # CSV round trip of the Fig. 8 table
+    back = pd.read_csv(tmp_path / "ic_5d.csv", index_col=[0, 1])
+    assert back.loc[("all", "RankIC"), "Good-IC"] == pytest.approx(
+        res.ic_tables[5].loc[("all", "RankIC"), "Good-IC"]
+    )
+
+
+def test_summary_text_has_fig8_rows_and_top_line():
+    cube, scores, spec = _setup()
+    res = evaluate(scores, cube, spec, None, style_params=STYLE)
+    text = format_ic_table(res, 5, "all")
+    lines = text.splitlines()
+    assert lines[0].startswith("5-day RankIC")
+    assert "Good-IC" in lines[1] and "Noise-MSE" in lines[1]
+    assert [ln.split()[0] for ln in lines[2:]] == ["RankIC", "RankICIR", "IC"]
+    line = top_group_line(res, "Good-IC")
+    assert line.startswith("TOP group (all, 5 groups) Good-IC: ann. return")
+    assert "turnover" in line
+    assert "TOP group" in res.summary()
+    with pytest.raises(EvaluationError, match="universe"):
+        top_group_line(res, "Good-IC", "csi500")
+
+
+def test_single_score_and_bad_inputs():
+    cube, scores, spec = _setup()
+    one = scores.sel(model="Good-IC").drop_vars("model")
+    res = evaluate(one, cube, EvalSpec(horizons=(5,), universes=("all",), groups={"all": 4}, styles=()))
+    assert res.models == ["score"] and res.factor_corr is None and res.styles is None
+    with pytest.raises(EvaluationError, match="no symbol"):
+        evaluate(scores.assign_coords(symbol=[f"X{i}" for i in range(60)]), cube, spec)
+    with pytest.raises(EvaluationError, match="universe 'csi500'"):
+        evaluate(scores, cube, EvalSpec(universes=("all", "csi500"), horizons=(5,), styles=()))
+
+
+def test_markdown_table_shape():
+    df = pd.DataFrame({"a": [1.0, np.nan]}, index=pd.Index(["x", "y"], name="k"))
+    assert markdown_table(df).splitlines() == ["| k | a |", "|---|---|", "| x | 1 |", "| y | n/a |"]
