@@ -309,8 +309,9 @@ def build_cube(
 
     uni_all = all_universe(listed, suspended)
     st = np.zeros(shape, dtype=bool)
-    # index candidates: traded at least 60 bars (CSI excludes fresh listings)
-    eligible = uni_all & traded & (bar_no >= 60)
+    # index candidates: at least 60 bars (CSI excludes fresh listings); stocks trading on the
+    # data's first day were listed before it and count as seasoned
+    eligible = uni_all & traded & ((bar_no >= 60) | (first == 0)[None])
     member, weight = build_indexes(dates, size, cap.astype(np.float32), eligible, tiers, listed)
     in_universe = np.concatenate([uni_all[None], member], axis=0)
 
@@ -355,8 +356,9 @@ def build_cube(
             "st": "not in the data: all False (5 % limit hits are still flagged as limit_up/down)",
             "index_tiers": list(tiers),
             "index_rule": (
-                "monthly: on a month's first day rank stocks in 'all' with >= 60 bars by the previous "
-                "day's size; top tiers -> csi300 / csi500 / csi1000 stand-ins (disjoint); weights = proxy cap"
+                "monthly: on a month's first day rank stocks in 'all' with >= 60 bars (or present on "
+                "day 1) by the previous day's size; top tiers -> csi300 / csi500 / csi1000 stand-ins "
+                "(disjoint); weights = proxy cap"
             ),
         },
     )

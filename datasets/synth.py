@@ -38,7 +38,7 @@ DEFAULT_STOCKS = 1000
 DEFAULT_START = "2014-01-01"
 DEFAULT_END = "2023-12-31"
 #: Bump when the generator's output for a given seed changes (the on-disk cache key uses it).
-GENERATOR_VERSION = "g1"
+GENERATOR_VERSION = "g2"
 PHI = 0.98
 PSI = 0.7
 #: Stationary daily std of the trend drift and innovation std of the transient at strength 1.
@@ -193,7 +193,9 @@ def make_market(
     size = np.where(listed, np.log(mcap.astype(np.float64)), np.nan).astype(np.float32)
     uni_all = all_universe(listed, suspended)
     tiers = tier_sizes(s)
-    eligible = uni_all & ~st & ((days[:, None] - list_day[None]) >= 60)
+    # stocks present on the first day were listed before the sample: count them as seasoned
+    age = days[:, None] - np.where(list_day == 0, -(10**6), list_day)[None]
+    eligible = uni_all & ~st & (age >= 60)
     member, weight = build_indexes(dates, size, mcap, eligible, tiers, members_alive=listed)
     universe = np.concatenate([uni_all[None], member], axis=0)
     exp_ret = np.stack(
@@ -263,4 +265,6 @@ def oracle_rank_ic(
         sub = sub.sel(date=dates)
     members = sub["in_universe"].sel(universe=universe).values & ~sub["suspended"].values
     ic = rank_ic_series(sub["expected_return"].values, sub[label].values, members)
+    if not np.isfinite(ic).any():
+        return float("nan")
     return float(np.nanmean(ic))
