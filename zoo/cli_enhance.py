@@ -1,9 +1,164 @@
-"""`zoo` commands for this area (mounted by zoo.cli)."""
+"""`zoo enhance`: the index-enhancement back-test of a trained run (or every run of a study) from MLflow."""
 
 from __future__ import annotations
 
+import tempfile
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+
 import typer
+
+from zoo.errors import SpecError, ZooError
+
+SCORE_ARTIFACT = "scores/ensemble.zarr"
+ARTIFACT_DIR = "enhance"
+
+
+def enhance_spec_from_toml(text: str, overrides: Sequence[str] = (), source: str = "spec.toml"):
+    """The ``[enhance]`` section of a spec's TOML text with ``--set enhance.KEY=VALUE`` overrides applied."""
+    import cattrs
+
+    from zoo.specs import EnhanceSpec, apply_overrides, converter
+
+    try:
+        raw = tomllib.loads(text) if text else {}
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{source}: not valid TOML: {exc}") from exc
+    bad = [o for o in overrides if not o.startswith("enhance.")]
+    if bad:
+        raise SpecError(f"zoo enhance takes only enhance.* overrides; got {bad}")
+    raw = apply_overrides(raw, overrides)
+    try:
+        return converter.structure(raw.get("enhance", {}), EnhanceSpec)
+    except cattrs.BaseValidationError as exc:
+        raise SpecError(f"{source}: [enhance]: {'; '.join(_leaves(exc))}") from exc
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{source}: [enhance]: {exc}") from exc
+
+
+def _leaves(exc: BaseException) -> list[str]:
+    """The messages of the innermost errors of a (nested) cattrs validation error, with their keys."""
+    subs = getattr(exc, "exceptions", None)
+    if not subs:
+        return [str(exc) or type(exc).__name__]
+    out = []
+    for sub in subs:
+        note = next((n for n in getattr(sub, "__notes__", []) if "@ attribute" in n), "")
+        key = note.rpartition("@ attribute ")[2].strip()
+        out += [f"enhance.{key}: {m}" if key and key not in m else m for m in _leaves(sub)]
+    return out
+
+
+def resolve_runs(c, target: str) -> tuple[list, str]:
+    """Parent runs named by ``target``: a run id, else every parent run of the experiment so named."""
+    try:
+        run = c.get_run(target)
+    except Exception:  # MLflow raises its own exception types for an unknown id
+        run = None
+    if run is not None:
+        return [run], run.info.run_name or target
+    exp = c.get_experiment_by_name(target)
+    if exp is None:
+        names = sorted(e.name for e in c.search_experiments())
+        raise ZooError(f"{target!r} is neither a run id nor a study (experiment); studies here: {names}")
+    runs = c.search_runs([exp.experiment_id], filter_string="tags.`zoo.role` = 'parent'", max_results=1000)
+    runs = [r for r in runs if r.info.status == "FINISHED"]
+    if not runs:
+        raise ZooError(f"study {target!r} has no finished parent run to enhance")
+    return runs, target
+
+
+def _spec_text(c, run_id: str) -> str:
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = c.download_artifacts(run_id, "spec.toml", tmp)
+        except Exception:  # an old run without the artifact: the [enhance] defaults apply
+            return ""
+        return Path(path).read_text(encoding="utf-8")
+
+
+def enhance_run(
+    c,
+    run,
+    indexes: Sequence[str],
+    overrides: Sequence[str] = (),
+    store: str | None = None,
+    styles: bool = True,
+) -> tuple[dict, dict[str, float]]:
+    """Back-test one parent run on each index and log tables, plots and metrics under ``enhance/``."""
+    from datasets.schema import open_cube
+    from evaluation.enhance import run_backtest
+    from evaluation.enhance.report import headline_metrics, write_outputs
+    from zoo.train.tracking import download_scores, log_metrics
+
+    run_id = run.info.run_id
+    spec = enhance_spec_from_toml(_spec_text(c, run_id), overrides, source=f"run {run_id} spec.toml")
+    store = store or run.data.tags.get("zoo.data_store")
+    if not store:
+        raise ZooError(f"run {run_id} has no zoo.data_store tag: name the cube with --store")
+    cube = open_cube(store)
+    score = download_scores(c, run_id, SCORE_ARTIFACT)
+    exposures = None
+    if styles and spec.style_band != float("inf"):
+        from evaluation.styles import style_exposures
+
+        exposures = style_exposures(cube, spec.styles or None)
+    names = tuple(indexes) or spec.indexes
+    results = {}
+    for index in names:
+        typer.echo(f"enhance {run.info.run_name or run_id}: {index}", err=True)
+        results[index] = run_backtest(cube, score, index, spec, exposures)
+    metrics = headline_metrics(results)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = write_outputs(
+            results, Path(tmp) / ARTIFACT_DIR, title=f"Index enhancement: {run.info.run_name}"
+        )
+        c.log_artifacts(run_id, str(out), ARTIFACT_DIR)
+    log_metrics(c, run_id, metrics)
+    return results, metrics
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the zoo app."""
+    """Add ``zoo enhance`` to the zoo app."""
+
+    @app.command("enhance")
+    def enhance(
+        run_or_study: str = typer.Argument(..., help="A parent run id, or a study (MLflow experiment) name."),
+        index: list[str] = typer.Option(
+            [], "--index", "-i", help="Index to enhance (repeatable); default: the spec's enhance.indexes."
+        ),
+        set_: list[str] = typer.Option(
+            [], "--set", help="Override an enhance key, e.g. --set enhance.max_turnover=0.2"
+        ),
+        store: str = typer.Option("", "--store", help="Cube to use instead of the run's zoo.data_store tag."),
+        no_styles: bool = typer.Option(False, "--no-styles", help="Skip the style-exposure constraint."),
+        report: Path = typer.Option(
+            None,
+            "--report",
+            help="Also write the study's enhancement report here (default: reports/<study>/).",
+        ),
+        tracking_uri: str = typer.Option(
+            "", "--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI)."
+        ),
+    ) -> None:
+        """Back-test the index-enhanced portfolio of a run's (or study's) scores; log it to MLflow."""
+        from evaluation.enhance.report import summary_markdown
+        from zoo.train.tracking import client
+        from zoo.train.tracking import tracking_uri as resolve_uri
+
+        c = client(resolve_uri(tracking_uri))
+        runs, name = resolve_runs(c, run_or_study)
+        sections = []
+        for run in runs:
+            results, metrics = enhance_run(c, run, index, set_, store or None, styles=not no_styles)
+            label = run.info.run_name or run.info.run_id
+            sections.append(summary_markdown(results, title=f"{label} (run {run.info.run_id})"))
+            for key, value in metrics.items():
+                if key.endswith(("excess_return", "tracking_error", "excess_sharpe", "turnover")):
+                    typer.echo(f"{label:24s} {key:40s} {value: .4f}")
+        out_dir = report or Path("reports") / name
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "enhance.md"
+        path.write_text(f"# Index enhancement: {name}\n\n" + "\n".join(sections), encoding="utf-8")
+        typer.echo(f"enhancement report: {path}")

@@ -46,6 +46,7 @@ class EnhanceResult:
     weights: xr.DataArray  # (trade_date, symbol) post-trade weights
     pre_weights: xr.DataArray  # (trade_date, symbol) drifted pre-trade weights
     stats: pd.DataFrame  # rows = statistics, columns = "all" then each year
+    skipped: tuple[pd.Timestamp, ...] = ()  # trade dates after the start without index weights (no trade)
 
 
 def _require(cube: xr.Dataset, name: str) -> xr.DataArray:
@@ -60,6 +61,18 @@ def _flag(cube: xr.Dataset, name: str) -> np.ndarray:
     if name not in cube.variables:
         return np.zeros((cube.sizes["date"], cube.sizes["symbol"]), dtype=bool)
     return np.asarray(cube[name].transpose("date", "symbol").values, dtype=bool)
+
+
+def _all_universe(cube: xr.Dataset) -> np.ndarray:
+    """Membership of universe ``all`` (date, symbol): the cube's ``in_universe``, all True without it."""
+    for name in ("in_universe", "universe"):  # the schema's name, then the one docs/ARCHITECTURE.md used
+        var = cube.variables.get(name)
+        if var is not None and {"universe", "date", "symbol"} <= set(var.dims):
+            names = [str(u) for u in cube["universe"].values]
+            if "all" in names:
+                da = cube[name].sel(universe="all").transpose("date", "symbol")
+                return np.asarray(da.values, dtype=bool)
+    return np.ones((cube.sizes["date"], cube.sizes["symbol"]), dtype=bool)
 
 
 def stock_returns(cube: xr.Dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -135,11 +148,7 @@ def run_backtest(
     if "listed" in cube.variables:
         suspended |= ~_flag(cube, "listed")
     limit_up, limit_down, st = _flag(cube, "limit_up"), _flag(cube, "limit_down"), _flag(cube, "st")
-    buyable_universe = np.ones_like(suspended)
-    if "universe" in cube.variables and "all" in [str(u) for u in cube["universe"]["universe"].values]:
-        buyable_universe = np.asarray(
-            cube["universe"].sel(universe="all").transpose("date", "symbol").values, bool
-        )
+    buyable_universe = _all_universe(cube)
     industry = np.asarray(_require(cube, "industry").values).astype(np.int64)
     if industry.shape != (n_sym,):
         raise EvaluationError(f"index enhancement needs industry(symbol); got shape {industry.shape}")
@@ -148,10 +157,16 @@ def run_backtest(
     decide, trade = week_schedule(dates)
     keep = np.isfinite(scores[decide]).any(axis=1) & (trade <= last_day)
     decide, trade = decide[keep], trade[keep]
+    # No benchmark on the trade date (e.g. before the stand-in index starts): nothing to enhance,
+    # the book just drifts; such weeks are listed in ``skipped``, never traded against a guess.
+    has_bench = bench[trade].sum(axis=1) > 0
+    first = dates[trade[has_bench][0]] if has_bench.any() else None
+    skipped = tuple(pd.Timestamp(x) for x in dates[trade[~has_bench]] if first is not None and x > first)
+    decide, trade = decide[has_bench], trade[has_bench]
     if trade.size == 0:
         raise EvaluationError(
-            "index enhancement: no week has a scored decision date followed by a trade date "
-            "inside the score range"
+            f"index enhancement on {index!r}: no week has a scored decision date followed by a trade "
+            "date inside the score range on which the index has weights"
         )
     trade_of = dict(zip(trade.tolist(), decide.tolist(), strict=True))
     start = int(trade[0])
@@ -200,7 +215,7 @@ def run_backtest(
     weights = xr.DataArray(post, dims=("trade_date", "symbol"), coords=coords, name="weight")
     pre_weights = xr.DataArray(pre, dims=("trade_date", "symbol"), coords=coords, name="pre_weight")
     stats = enhance_stats(daily, rebalances, days_per_year=spec.days_per_year)
-    return EnhanceResult(index, daily, rebalances, weights, pre_weights, stats)
+    return EnhanceResult(index, daily, rebalances, weights, pre_weights, stats, skipped)
 
 
 def _exposures(exposures: xr.DataArray | None, cube: xr.Dataset) -> tuple[np.ndarray, tuple[str, ...]]:

@@ -17,6 +17,11 @@ Tradability is physical and always wins: when it contradicts a stock's band (say
 that drifted above ``b + stock_band``), that one stock is pinned at its nearest tradable weight and
 counted in ``n_pinned``. ``w = w0`` always satisfies tradability, so once the relaxation ladder has
 dropped every relaxable constraint the week is feasible: the back-test never dies on a bad week.
+
+Relaxation: while the LP is infeasible, the next step of ``spec.relax_order`` is added (steps are
+cumulative); once it is feasible, every earlier step is tried without (latest first) and left out
+when the week stays feasible, so the logged steps are the ones the week needed. Only a numerical
+failure of every solver (or an initial build with nothing buyable) ends in ``hold``: no trade.
 """
 
 from __future__ import annotations
@@ -83,6 +88,14 @@ class Limits:
             stock_band=spec.stock_band,
             constituent=spec.min_constituent_weight,
         )
+
+    @classmethod
+    def from_steps(cls, spec: EnhanceSpec, steps: Sequence[str], initial: bool = False) -> Limits:
+        """The spec's bounds with the relaxation ``steps`` applied in order (a later step on a name wins)."""
+        limits = cls.from_spec(spec, initial=initial)
+        for step in steps:
+            limits = limits.relaxed(spec, step)
+        return limits
 
     def relaxed(self, spec: EnhanceSpec, step: str) -> Limits:
         """A copy with one relaxation step ``NAME*FACTOR`` applied to the spec's value of NAME."""
@@ -248,41 +261,38 @@ def solve_rebalance(inp: RebalanceInput, spec: EnhanceSpec) -> RebalanceResult:
     s = zscore(np.asarray(inp.score, dtype=np.float64))
     ind = industry_matrix(inp.industry)
     solvers = (spec.solver, *[f for f in spec.fallback_solvers if f != spec.solver])
-    limits = Limits.from_spec(spec, initial=inp.initial)
-    steps: list[str] = []
     messages: list[str] = []
     start = time.perf_counter()
-    ladder = list(spec.relax_order)
-    while True:
+
+    def attempt(steps: Sequence[str]):
+        limits = Limits.from_steps(spec, steps, initial=inp.initial)
         problem, w, lower, upper, n_pinned = _build(inp, spec, limits, s, ind, expo)
         status, solver, msgs = _solve_once(problem, solvers)
-        messages += msgs
+        messages.extend(msgs)
+        weights = None
         if status == cp.OPTIMAL:
             weights = np.clip(np.asarray(w.value, dtype=np.float64), lower, upper)
-            return RebalanceResult(
-                weights=weights,
-                status=STATUS_RELAXED if steps else STATUS_OPTIMAL,
-                limits=limits,
-                lower=lower,
-                upper=upper,
-                relaxed=tuple(steps),
-                solver=solver,
-                solve_seconds=time.perf_counter() - start,
-                n_pinned=n_pinned,
-                messages=messages,
-            )
-        if status == cp.INFEASIBLE and ladder:
-            step = ladder.pop(0)
-            limits = limits.relaxed(spec, step)
-            steps.append(step)
-            continue
-        # Numerical failure, or infeasible with every relaxation spent: keep the book as it is.
-        prev = np.asarray(inp.prev, dtype=np.float64)
-        reason = "infeasible after every relaxation" if status == cp.INFEASIBLE else "every solver failed"
-        messages.append(f"{reason}: no trade, drifted weights kept")
+        return status, (weights, limits, lower, upper, n_pinned, solver)
+
+    steps: list[str] = []
+    status, found = attempt(steps)
+    ladder = list(spec.relax_order)
+    while status == cp.INFEASIBLE and ladder:
+        steps.append(ladder.pop(0))
+        status, found = attempt(steps)
+    if status == cp.OPTIMAL and len(steps) > 1:
+        # Undo the steps the week did not need (latest first, so a step a later one subsumes goes too).
+        for j in range(len(steps) - 2, -1, -1):
+            fewer = steps[:j] + steps[j + 1 :]
+            status_j, found_j = attempt(fewer)
+            if status_j == cp.OPTIMAL:
+                steps, found = fewer, found_j
+        status = cp.OPTIMAL
+    weights, limits, lower, upper, n_pinned, solver = found
+    if status == cp.OPTIMAL:
         return RebalanceResult(
-            weights=prev.copy(),
-            status=STATUS_HOLD,
+            weights=weights,
+            status=STATUS_RELAXED if steps else STATUS_OPTIMAL,
             limits=limits,
             lower=lower,
             upper=upper,
@@ -292,3 +302,18 @@ def solve_rebalance(inp: RebalanceInput, spec: EnhanceSpec) -> RebalanceResult:
             n_pinned=n_pinned,
             messages=messages,
         )
+    # Numerical failure, or infeasible with every relaxation spent: keep the book as it is.
+    reason = "infeasible after every relaxation" if status == cp.INFEASIBLE else "every solver failed"
+    messages.append(f"{reason}: no trade, drifted weights kept")
+    return RebalanceResult(
+        weights=np.asarray(inp.prev, dtype=np.float64).copy(),
+        status=STATUS_HOLD,
+        limits=limits,
+        lower=lower,
+        upper=upper,
+        relaxed=tuple(steps),
+        solver=solver,
+        solve_seconds=time.perf_counter() - start,
+        n_pinned=n_pinned,
+        messages=messages,
+    )

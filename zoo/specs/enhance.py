@@ -46,7 +46,10 @@ def parse_relax_step(step: str) -> tuple[str, float]:
 
 def _check_relax_order(_inst: object, _attr: object, value: tuple[str, ...]) -> None:
     for step in value:
-        parse_relax_step(step)
+        try:
+            parse_relax_step(step)
+        except ValueError as exc:
+            raise ValueError(f"relax_order: {exc}") from None
 
 
 def _fraction(_inst: object, attr: object, value: float) -> None:
