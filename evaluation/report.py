@@ -153,10 +153,9 @@ def _prepare(scores: xr.DataArray, cube: xr.Dataset) -> xr.DataArray:
     names = [str(m) for m in scores["model"].values]
     if len(set(names)) != len(names):
         raise EvaluationError(f"model names must be unique, got {names}")
-    shared = np.intersect1d(
-        np.asarray(scores["symbol"].values).astype(str), cube["symbol"].values.astype(str)
-    )
-    if shared.size == 0:
+    # lists, because Zarr v3 hands back numpy StringDType, which does not cast to "<U"
+    mine = np.array(scores["symbol"].values.tolist(), dtype=str)
+    if np.intersect1d(mine, np.array(cube["symbol"].values.tolist(), dtype=str)).size == 0:
         raise EvaluationError(
             "the scores share no symbol with the cube; was it made from another data store?"
         )

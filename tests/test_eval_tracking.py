@@ -1,0 +1,110 @@
+"""`zoo evaluate` / evaluate_runs: read parents' scores from MLflow, log tables, plots and metrics back."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from evaluation import tracking
+from evaluation.ic import forward_returns
+from evaluation.testing import tiny_cube
+from zoo.errors import EvaluationError
+from zoo.specs.evaluate import EvalSpec
+
+SPEC_TOML = """name = "{name}"
+[evaluate]
+horizons = [5]
+universes = ["all"]
+styles = ["size", "reversal"]
+min_stocks = 5
+[evaluate.groups]
+all = 4
+"""
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """An MLflow sqlite store with one study of two parent runs (and a child) and the cube they used."""
+    from mlflow.tracking import MlflowClient
+
+    root = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    c = MlflowClient(tracking_uri=uri)
+    exp = c.create_experiment("study", artifact_location=(root / "mlartifacts").as_uri())
+    rng = np.random.default_rng(0)
+    close = 10 * np.exp(np.cumsum(rng.normal(0, 0.02, (80, 40)), axis=0))
+    cube = tiny_cube(close)
+    fwd = forward_returns(cube, 5)
+    ids = {}
+    for name, noise in (("good", 0.01), ("weak", 0.2)):
+        score = fwd + noise * xr.DataArray(rng.normal(size=close.shape), coords=fwd.coords, dims=fwd.dims)
+        score = score.where(np.arange(80)[:, None] >= 20).rename("score")
+        tags = {
+            "zoo.role": "parent",
+            "zoo.spec_name": name,
+            "zoo.data_store": "",
+            "zoo.data_fingerprint": "fp",
+        }
+        rid = c.create_run(exp, run_name=name, tags=tags).info.run_id
+        d = root / name
+        d.mkdir()
+        (d / "spec.toml").write_text(SPEC_TOML.format(name=name))
+        c.log_artifact(rid, str(d / "spec.toml"))
+        score = score.assign_coords(symbol=np.asarray(score["symbol"].values).astype(object))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score.to_dataset().to_zarr(d / "ensemble.zarr", mode="w", consolidated=False)
+        c.log_artifacts(rid, str(d / "ensemble.zarr"), "scores/ensemble.zarr")
+        ids[name] = rid
+    child = c.create_run(exp, run_name="child", tags={"zoo.role": "child", "mlflow.parentRunId": ids["good"]})
+    ids["child"] = child.info.run_id
+    return uri, cube, ids, c
+
+
+def test_study_is_evaluated_and_logged(store, tmp_path):
+    uri, cube, ids, c = store
+    study = tracking.evaluate_runs("study", uri=uri, out_dir=tmp_path / "out", cube=cube, echo=lambda s: None)
+    assert study.parents == {"good": ids["good"], "weak": ids["weak"]}
+    assert study.result.spec.horizons == (5,) and study.result.spec.n_groups("all") == 4
+    assert study.report.exists() and "data:image/png" in study.report.read_text()
+    good = c.get_run(ids["good"]).data.metrics
+    weak = c.get_run(ids["weak"]).data.metrics
+    assert good["eval.ic5.all.rank_ic"] > weak["eval.ic5.all.rank_ic"] > 0
+    assert "eval.top.all.sharpe" in good
+    logged = {f.path for f in c.list_artifacts(ids["weak"], "evaluation")}
+    assert {"evaluation/report.html", "evaluation/ic_5d.csv", "evaluation/factor_corr.md"} <= logged
+
+
+def test_a_child_run_id_evaluates_its_parent_only(store, tmp_path):
+    uri, cube, ids, _ = store
+    study = tracking.evaluate_runs(
+        ids["child"], uri=uri, out_dir=tmp_path, cube=cube, log_to_mlflow=False, overrides=["groups.all=2"]
+    )
+    assert list(study.parents) == ["good"]
+    assert study.result.groups[("good", "all")].n_groups == 2
+
+
+def test_cli_evaluate(store, tmp_path, monkeypatch):
+    from zoo.cli import main
+
+    uri, cube, ids, _ = store
+    monkeypatch.setattr(tracking, "_open_cube", lambda store, rid: cube)
+    rc = main(["evaluate", "study", "--tracking-uri", uri, "--out", str(tmp_path), "--no-log"])
+    assert rc == 0
+    assert (tmp_path / "report.html").exists() and (tmp_path / "top_all.md").exists()
+    assert main(["evaluate", "no-such-study", "--tracking-uri", uri]) == 2
+
+
+def test_unknown_target_and_bad_overrides(store):
+    uri, cube, _, _ = store
+    with pytest.raises(EvaluationError, match="neither a run id nor a study"):
+        tracking.evaluate_runs("nope", uri=uri, cube=cube)
+    with pytest.raises(EvaluationError, match="unknown evaluate key"):
+        tracking.apply_overrides(EvalSpec(), ["evaluate.colour=1"])
+    with pytest.raises(EvaluationError, match="label"):
+        tracking.apply_overrides(EvalSpec(), ["evaluate.label=excess"])
+    with pytest.raises(EvaluationError, match="spec.toml"):
+        tracking.eval_spec_from_toml("[evaluate]\nhorizons = [0]\n", "run x spec.toml")
