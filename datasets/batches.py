@@ -120,7 +120,8 @@ def normalize_windows(
     zscore: bool = True,
     fill_value: float = 0.0,
 ) -> np.ndarray:
-    """Normalise a day's raw windows ``x (N, W, F)`` in place as the module docstring says; returns x."""
+    """Normalise a day's raw windows ``x (N, W, F)`` as the module docstring says (in place if contiguous)."""
+    x = np.ascontiguousarray(x, dtype=np.float32)  # the in-place steps below work on a reshaped view
     n, w, f = x.shape
     fields = list(fields)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
@@ -192,6 +193,7 @@ class DayBatches(Sequence):
         self.window, self.horizon, self.universe = int(window), int(horizon), universe
         self.fields = tuple(fields)
         self.field_idx = np.array([cube_fields.index(f) for f in fields])
+        self._all_fields = list(self.field_idx) == list(range(len(cube_fields)))
         self.label_norm, self.require_label = label_norm, require_label
         self.norm = dict(
             price_norm=price_norm,
@@ -299,7 +301,9 @@ class DayBatches(Sequence):
     def raw_windows(self, t: int, idx: np.ndarray) -> np.ndarray:
         """Un-normalised windows (N, W, F) of stocks ``idx`` at date position ``t``, breach-truncated."""
         w = self.window
-        x = self._panel.values[idx, t : t + w, :][:, :, self.field_idx]  # one gather; padded start
+        x = self._panel.values[idx, t : t + w, :]  # one gather of N contiguous blocks; padded start
+        if not self._all_fields:
+            x = np.ascontiguousarray(x[:, :, self.field_idx])
         lb = self._panel.last_breach[t, idx]
         stale = (t - w + 1 + np.arange(w))[None, :] < lb[:, None]
         x[stale] = np.nan
