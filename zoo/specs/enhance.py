@@ -9,7 +9,7 @@ from attrs import field, frozen, validators
 #: Constraints the relaxation steps may loosen (long-only, fully invested and tradability never are).
 RELAXABLE = ("turnover", "style", "industry", "stock_band", "constituent")
 
-#: Solvers cvxpy can use for this LP that install from PyPI (HIGHS comes with cvxpy itself).
+#: Open solvers cvxpy can use for this LP that install from PyPI (HIGHS comes with cvxpy itself).
 SOLVERS = ("CLARABEL", "HIGHS", "ECOS", "OSQP", "SCS")
 
 #: The default relaxation ladder: each step sets one constraint's bound to (its spec value x factor);
@@ -82,10 +82,11 @@ class EnhanceSpec:
     max_outside: int = field(default=800, validator=validators.ge(0))
     #: Penalty per unit of |active weight| (in z-scored score units): breaks ties toward the benchmark.
     active_penalty: float = field(default=1e-3, validator=validators.ge(0))
-    solver: str = field(default="CLARABEL", validator=validators.in_(SOLVERS))
+    #: HiGHS (MIT, installed with cvxpy) was the fastest exact solver in bench/bench_enhance.py.
+    solver: str = field(default="HIGHS", validator=validators.in_(SOLVERS))
     #: Tried in turn when the main solver fails numerically (not when the week is infeasible).
     fallback_solvers: tuple[str, ...] = field(
-        default=("HIGHS",), converter=tuple, validator=validators.deep_iterable(validators.in_(SOLVERS))
+        default=("CLARABEL",), converter=tuple, validator=validators.deep_iterable(validators.in_(SOLVERS))
     )
     relax_order: tuple[str, ...] = field(
         default=DEFAULT_RELAX_ORDER, converter=tuple, validator=_check_relax_order
