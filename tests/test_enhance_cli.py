@@ -63,6 +63,7 @@ def test_zoo_enhance_logs_tables_plots_and_metrics(parent_run):
     assert np.isclose(metrics["enhance_csi500_turnover"], log.loc[~log["initial"], "turnover"].mean())
     text = (report / "enhance.md").read_text(encoding="utf-8")
     assert "# Index enhancement: enh" in text and "| csi500 |" in text and "excess_return (%)" in text
+    assert len(list(report.glob("enhance_oracle_*.png"))) == 1
 
 
 def test_zoo_enhance_refuses_unknown_targets_and_bad_overrides(parent_run, capsys):

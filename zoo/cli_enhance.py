@@ -85,6 +85,7 @@ def enhance_run(
     overrides: Sequence[str] = (),
     store: str | None = None,
     styles: bool = True,
+    cache: dict | None = None,
 ) -> tuple[dict, dict[str, float]]:
     """Back-test one parent run on each index and log tables, plots and metrics under ``enhance/``."""
     from datasets.schema import open_cube
@@ -97,13 +98,20 @@ def enhance_run(
     store = store or run.data.tags.get("zoo.data_store")
     if not store:
         raise ZooError(f"run {run_id} has no zoo.data_store tag: name the cube with --store")
-    cube = open_cube(store)
+    cache = {} if cache is None else cache
+    if store not in cache:  # a study's runs usually share one cube: read it and its styles once
+        cache.clear()
+        cache[store] = {"cube": open_cube(store)}
+    cube = cache[store]["cube"]
     score = download_scores(c, run_id, SCORE_ARTIFACT)
     exposures = None
     if styles and spec.style_band != float("inf"):
         from evaluation.styles import style_exposures
 
-        exposures = style_exposures(cube, spec.styles or None)
+        key = ("styles", spec.styles)
+        if key not in cache[store]:
+            cache[store][key] = style_exposures(cube, spec.styles or None)
+        exposures = cache[store][key]
     names = tuple(indexes) or spec.indexes
     results = {}
     for index in names:
@@ -143,22 +151,32 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Back-test the index-enhanced portfolio of a run's (or study's) scores; log it to MLflow."""
-        from evaluation.enhance.report import summary_markdown
+        import re
+
+        import matplotlib.pyplot as plt
+
+        from evaluation.enhance.report import plot_excess_nav, summary_markdown
         from zoo.train.tracking import client
         from zoo.train.tracking import tracking_uri as resolve_uri
 
         c = client(resolve_uri(tracking_uri))
         runs, name = resolve_runs(c, run_or_study)
-        sections = []
+        out_dir = report or Path("reports") / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        sections, cache = [], {}
         for run in runs:
-            results, metrics = enhance_run(c, run, index, set_, store or None, styles=not no_styles)
+            results, metrics = enhance_run(c, run, index, set_, store or None, not no_styles, cache)
             label = run.info.run_name or run.info.run_id
-            sections.append(summary_markdown(results, title=f"{label} (run {run.info.run_id})"))
+            png = f"enhance_{re.sub(r'[^A-Za-z0-9_.-]+', '_', label)}_{run.info.run_id[:8]}.png"
+            fig = plot_excess_nav(results, title=f"{label}: excess NAV")
+            fig.savefig(out_dir / png, dpi=120)
+            plt.close(fig)
+            sections.append(
+                summary_markdown(results, title=f"{label} (run {run.info.run_id})") + f"\n![]({png})\n"
+            )
             for key, value in metrics.items():
                 if key.endswith(("excess_return", "tracking_error", "excess_sharpe", "turnover")):
                     typer.echo(f"{label:24s} {key:40s} {value: .4f}")
-        out_dir = report or Path("reports") / name
-        out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "enhance.md"
         path.write_text(f"# Index enhancement: {name}\n\n" + "\n".join(sections), encoding="utf-8")
         typer.echo(f"enhancement report: {path}")
