@@ -36,17 +36,22 @@ def weekly_schedule(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return signal, signal + 1
 
 
-def log_price_index(cube: xr.Dataset) -> np.ndarray:
+def log_price_index(cube: xr.Dataset, close: np.ndarray | None = None) -> np.ndarray:
     """Cumulative daily log return ``(date, symbol)``: forward-filled closes, 0 over gaps and breach days."""
-    close = close_panel(cube, "group back-test")
-    filled = pd.DataFrame(close).ffill().to_numpy()
+    close = close_panel(cube, "group back-test") if close is None else close
     with np.errstate(invalid="ignore", divide="ignore"):
-        step = np.log(filled[1:] / filled[:-1])
-    step = np.where(np.isfinite(step), step, 0.0)
-    step[flag_panel(cube, "breach")[1:]] = 0.0
-    out = np.zeros(close.shape)
-    np.cumsum(step, axis=0, out=out[1:])
-    return out
+        logc = np.log(close)
+    finite = np.isfinite(logc)
+    # forward fill by carrying the row index of the last finite close down each column
+    last = np.where(finite, np.arange(close.shape[0])[:, None], 0)
+    np.maximum.accumulate(last, axis=0, out=last)
+    filled = np.take_along_axis(logc, last, axis=0)
+    step = np.zeros(close.shape)
+    step[1:] = filled[1:] - filled[:-1]
+    step[~np.isfinite(step)] = 0.0  # before a stock's first bar
+    step[flag_panel(cube, "breach")] = 0.0
+    step[0] = 0.0
+    return np.cumsum(step, axis=0, out=step)
 
 
 def assign_groups(score: np.ndarray, eligible: np.ndarray, n_groups: int) -> np.ndarray:
@@ -186,40 +191,42 @@ def group_backtest(
     if signal.size == 0:
         raise EvaluationError(f"no weekly rebalance has a scored, tradable stock in universe {universe!r}")
     groups = assign_groups(sc[signal], eligible, n_groups)
-    # the benchmark is one more "group" holding every tradable member
-    labels = np.concatenate([groups, np.where(eligible_bench, n_groups, -1).astype(np.int16)], axis=1)
 
     # each trade's holding ends at the next weekly trade (the last one at the cube's end)
-    all_signal, all_trade = weekly_schedule(dates)
+    _, all_trade = weekly_schedule(dates)
     nxt = np.searchsorted(all_trade, trade, side="right")
     end = np.where(nxt < all_trade.size, all_trade[np.minimum(nxt, all_trade.size - 1)], len(dates) - 1)
-    period = np.full(len(dates), -1, dtype=np.int64)
-    for k in range(signal.size):  # a loop over weeks (hundreds), each a slice assignment
-        period[trade[k] + 1 : end[k] + 1] = k
-    rows = np.flatnonzero(period >= 0)
-
-    lp = log_price_index(cube)
-    lp2 = np.concatenate([lp, lp], axis=1)
-    k_of = period[rows]
+    lp = log_price_index(cube, close)
     n_cols = n_groups + 1
-    counts = np.stack([np.bincount(lab[lab >= 0], minlength=n_cols) for lab in labels])
-    prev = np.ones((rows.size, n_cols))
-    # value of each group on each held day relative to its trade-day close, by one scatter-add
-    lab = labels[k_of]
-    rel = np.exp(lp2[rows] - lp2[trade[k_of]])
-    held = lab >= 0
-    flat = (np.arange(rows.size)[:, None] * n_cols + lab)[held]
-    sums = np.bincount(flat, weights=rel[held], minlength=rows.size * n_cols).reshape(rows.size, n_cols)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        value = sums / counts[k_of]
-    same = np.r_[False, (k_of[1:] == k_of[:-1]) & (rows[1:] == rows[:-1] + 1)]
-    prev[same] = value[np.flatnonzero(same) - 1]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        daily = value / prev - 1
+    value_rows, values, turnover = [], [], np.full((signal.size, n_groups), np.nan)
+    prev_w = None
+    # one step per week (hundreds), each a matrix product over all stocks and groups
+    for k in range(signal.size):
+        onehot = np.zeros((groups.shape[1], n_cols))
+        held = groups[k] >= 0
+        onehot[np.flatnonzero(held), groups[k][held]] = 1.0
+        onehot[:, n_groups] = eligible_bench[k]  # the benchmark: every tradable member
+        count = onehot.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            weight = onehot / count  # equal weights at the trade, one column per group
+        if prev_w is not None and end[k - 1] == trade[k]:
+            grown = prev_w * np.exp(lp[trade[k]] - lp[trade[k - 1]])[:, None]  # drift to this trade
+            with np.errstate(invalid="ignore", divide="ignore"):
+                grown /= grown.sum(axis=0)
+            turnover[k] = 0.5 * np.abs(weight - grown).sum(axis=0)[:n_groups]
+        prev_w = weight
+        days = np.arange(trade[k] + 1, end[k] + 1)
+        if days.size:
+            rel = np.exp(lp[days] - lp[trade[k]])  # each stock's value relative to the trade close
+            value = np.nan_to_num(rel) @ np.nan_to_num(weight)
+            value[:, count == 0] = np.nan
+            values.append(value / np.vstack([np.ones((1, n_cols)), value[:-1]]) - 1)
+            value_rows.append(days)
+    rows = np.concatenate(value_rows) if value_rows else np.zeros(0, dtype=np.int64)
+    daily = np.vstack(values) if values else np.zeros((0, n_cols))
     columns = list(range(1, n_groups + 1)) + ["universe"]
     returns = pd.DataFrame(daily, index=pd.DatetimeIndex(dates[rows], name="date"), columns=columns)
 
-    turnover = _turnover(groups, lp, trade, end, n_groups)
     return GroupResult(
         n_groups=n_groups,
         universe=universe,
@@ -231,26 +238,3 @@ def group_backtest(
         trades=pd.DatetimeIndex(dates[trade]),
         assignment=groups,
     )
-
-
-def _turnover(
-    groups: np.ndarray, lp: np.ndarray, trade: np.ndarray, end: np.ndarray, n_groups: int
-) -> np.ndarray:
-    """One-way turnover per (rebalance, group): half the sum of |new weight - drifted old weight|."""
-    k = groups.shape[0]
-    out = np.full((k, n_groups), np.nan)
-    if k < 2:
-        return out
-    # drift of each stock over the previous holding period, valid only when it ended at this trade
-    growth = np.exp(lp[trade[1:]] - lp[trade[:-1]])
-    contiguous = end[:-1] == trade[1:]
-    for g in range(n_groups):  # G <= a few dozen, each step vectorised over weeks and stocks
-        old = np.where(groups[:-1] == g, growth, 0.0)
-        old_sum = old.sum(axis=1, keepdims=True)
-        new = (groups[1:] == g).astype(np.float64)
-        new_sum = new.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tv = 0.5 * np.abs(new / new_sum - old / old_sum).sum(axis=1)
-        tv[~contiguous | (old_sum[:, 0] == 0) | (new_sum[:, 0] == 0)] = np.nan
-        out[1:, g] = tv
-    return out
