@@ -140,3 +140,17 @@ def test_label_choice_errors():
         label_returns(cube, 10, "excess")
     with pytest.raises(EvaluationError, match="horizon"):
         forward_returns(cube, 0)
+
+
+def test_raw_label_matches_the_datasets_label():
+    """evaluation's raw forward return is the same definition as the cube's ``label_raw``."""
+    labels = pytest.importorskip("datasets.labels")
+    rng = np.random.default_rng(4)
+    close = 10 * np.exp(np.cumsum(rng.normal(0, 0.02, (40, 12)), axis=0))
+    close[rng.random(close.shape) < 0.05] = np.nan
+    breach = rng.random(close.shape) < 0.03
+    cube = tiny_cube(close, breach=breach)
+    for h in (1, 3, 10):
+        ours = forward_returns(cube, h).values
+        theirs = labels.forward_returns(cube["bars"].sel(field="close").values, breach, h)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, equal_nan=True)
