@@ -1,4 +1,4 @@
-"""Factor evaluation: IC, weekly quantile groups, styles, correlations, plots and reports (docs/evaluation.md).
+"""Factor evaluation: IC, weekly quantile groups, styles, correlations, plots, reports (docs/evaluation.md).
 
 Import the submodules (``evaluation.ic``, ``evaluation.groups``, ``evaluation.styles``,
 ``evaluation.correlations``, ``evaluation.report``, ``evaluation.tracking``); this package does not
