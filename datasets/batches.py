@@ -12,8 +12,9 @@ Window normalisation (each step a ``DataSpec`` option; defaults in brackets):
 6. NaN -> ``fill_value`` [0].
 
 Eligible at t: in the universe at t, listed, not suspended at t, a close at t, a finite size at t, at
-least ``min_history`` [120] valid bars in the window after the latest breach, and (``require_label``)
-a finite label. Every statistic uses data up to t only; the label is the only thing after t.
+least min(``min_history`` [120], window) valid bars in the window after the latest breach, and
+(``require_label``) a finite label. Every statistic uses data up to t only; the label is the only
+thing after t.
 """
 
 from __future__ import annotations
@@ -188,8 +189,7 @@ class DayBatches(Sequence):
         unknown = [f for f in fields if f not in cube_fields]
         if unknown:
             raise DataError(f"data.fields {unknown} not in the cube's fields {cube_fields}")
-        if min_history > window:
-            raise DataError(f"min_history {min_history} exceeds window {window}")
+        min_history = min(int(min_history), int(window))  # a short window asks for all its bars
         self.window, self.horizon, self.universe = int(window), int(horizon), universe
         self.fields = tuple(fields)
         self.field_idx = np.array([cube_fields.index(f) for f in fields])

@@ -178,10 +178,16 @@ def test_from_spec_and_errors(cube):
     )
     with pytest.raises(DataError, match="universe"):
         DayBatches(cube, universe="sp500", **KW)
+    with pytest.raises(ValueError, match="universe"):
+        DataSpec(universe="sp500")
+    with pytest.raises(ValueError, match="fields"):
+        DataSpec(fields=("open", "open"))
     with pytest.raises(DataError, match="label_norm"):
         DayBatches(cube, label_norm="minmax", **KW)
-    with pytest.raises(DataError, match="min_history"):
-        DayBatches(cube, window=10, min_history=20)
+    # a window shorter than min_history asks for every bar of the window
+    short = DayBatches(cube, window=10, min_history=20, horizon=5)
+    full = DayBatches(cube, window=10, min_history=10, horizon=5)
+    assert np.array_equal(short.eligible, full.eligible)
     with pytest.raises(DataError, match="not in the cube"):
         DayBatches(cube, dates=["1999-01-04"], **KW)
 
