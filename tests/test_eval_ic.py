@@ -6,6 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from scipy.stats import spearmanr
 
 from evaluation.ic import forward_returns, ic_study, ic_summary, ic_table, label_returns, rank_ic
@@ -154,3 +157,31 @@ def test_raw_label_matches_the_datasets_label():
         ours = forward_returns(cube, h).values
         theirs = labels.forward_returns(cube["bars"].sel(field="close").values, breach, h)
         np.testing.assert_allclose(ours, theirs, rtol=1e-6, equal_nan=True)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    data=arrays(
+        np.float64,
+        (4, 12),
+        # integers (many ties) so that exp(x) stays strictly increasing in floating point
+        elements=st.one_of(st.integers(-20, 20).map(float), st.just(np.nan)),
+    ),
+    seed=st.integers(0, 10_000),
+)
+def test_rank_ic_law_monotone_invariance(data, seed):
+    """RankIC is spearmanr per date and unchanged by a strictly increasing transform of the score."""
+    assume(np.isfinite(data).any())  # an all-NaN score is refused with an EvaluationError
+    rng = np.random.default_rng(seed)
+    ret = rng.normal(size=data.shape)
+    dates = pd.bdate_range("2022-01-03", periods=data.shape[0])
+    symbols = [f"S{i}" for i in range(data.shape[1])]
+    ic = rank_ic(_panel(data, dates, symbols), _panel(ret, dates, symbols), min_count=3)
+    ic_t = rank_ic(_panel(np.exp(data) * 3 + 1, dates, symbols), _panel(ret, dates, symbols), min_count=3)
+    np.testing.assert_allclose(ic.to_numpy(), ic_t.to_numpy(), atol=1e-12, equal_nan=True)
+    for t in range(data.shape[0]):
+        ok = np.isfinite(data[t])
+        if ok.sum() >= 3 and np.unique(data[t, ok]).size > 1:
+            assert ic.iloc[t] == pytest.approx(spearmanr(data[t, ok], ret[t, ok]).statistic, abs=1e-12)
+        else:
+            assert np.isnan(ic.iloc[t])
