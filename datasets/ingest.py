@@ -83,7 +83,11 @@ def read_long(path: str | os.PathLike) -> pd.DataFrame:
 def check_frame(df: pd.DataFrame, name: str) -> pd.DataFrame:
     """Parse and validate a long frame in place; bad values raise naming ``name``, row and column."""
     raw_dates = df["date"]
-    dates = pd.to_datetime(raw_dates, errors="coerce", format="mixed") if raw_dates.dtype == object else None
+    dates = None
+    if pd.api.types.is_integer_dtype(raw_dates):  # 20150902: not nanoseconds since 1970
+        dates = pd.to_datetime(raw_dates.astype(str), errors="coerce", format="%Y%m%d")
+    elif raw_dates.dtype == object:
+        dates = pd.to_datetime(raw_dates, errors="coerce", format="mixed")
     if dates is None:
         try:
             dates = pd.to_datetime(raw_dates, errors="coerce")
@@ -385,6 +389,28 @@ def read_symbol_table(path: str | os.PathLike) -> pd.DataFrame:
     return out
 
 
+def _check_across_files(df: pd.DataFrame, files: Sequence, lengths: Sequence[int]) -> None:
+    """A (date, symbol) given by two files is refused naming both files and rows."""
+    dup = df.duplicated(["date", "symbol"], keep=False).to_numpy()
+    if not dup.any():
+        return
+    rows = np.flatnonzero(dup)
+    d0, s0 = df["date"].iloc[rows[0]], df["symbol"].iloc[rows[0]]
+    same = rows[(df["date"].to_numpy()[rows] == d0) & (df["symbol"].to_numpy()[rows] == s0)]
+    starts = np.cumsum([0, *lengths])
+    where = []
+    for r in same[:2]:
+        k = int(np.searchsorted(starts, r, side="right") - 1)
+        where.append((str(files[k]), int(r - starts[k]) + 1))
+    raise _fail(
+        where[1][0],
+        where[1][1],
+        "date",
+        f"duplicate (date, symbol) ({pd.Timestamp(d0).date()}, {s0}); "
+        f"also in {where[0][0]} row {where[0][1]}",
+    )
+
+
 def ingest(
     files: Sequence[str | os.PathLike],
     symbols_file: str | os.PathLike | None = None,
@@ -399,7 +425,7 @@ def ingest(
     cols = set.intersection(*(set(f.columns) for f in frames))
     df = pd.concat([f[[c for c in f.columns if c in cols]] for f in frames], ignore_index=True)
     if len(frames) > 1:
-        df = check_frame(df, " + ".join(map(str, files)))
+        _check_across_files(df, files, [len(f) for f in frames])
     table = read_symbol_table(symbols_file) if symbols_file else None
     idx = None
     if index_file:

@@ -282,6 +282,10 @@ def describe_cube(cube: xr.Dataset) -> str:
     for k, v in cube.attrs.items():
         if k in ("industry_names",):
             continue
+        if isinstance(v, (list, tuple)) and len(v) > 20:
+            counts = pd.Series([str(x) for x in v]).value_counts()
+            lines.append(f"  {k}: {len(v)} items ({', '.join(f'{i} {n}' for i, n in counts.items())})")
+            continue
         text = str(v)
         lines.append(f"  {k}: {text if len(text) < 300 else text[:300] + '…'}")
     if "index_close" in cube.data_vars:

@@ -170,6 +170,21 @@ def test_ingest_parquet_several_files_and_breach_flags(tmp_path):
     cube = ingest([a, b])
     br = cube["breach"].values
     assert br.sum() == 1 and br[20, 1]
+    # the same (date, symbol) in two files names both
+    c = tmp_path / "c.parquet"
+    df.iloc[[3]].to_parquet(c)
+    msg = r"c.parquet, row 1, column 'date': duplicate .* also in .*a.parquet row 4"
+    with pytest.raises(DataError, match=msg):
+        ingest([a, b, c])
+
+
+def test_ingest_integer_dates(tmp_path):
+    df = _long(n_days=10)
+    df["date"] = pd.to_datetime(df["date"]).dt.strftime("%Y%m%d").astype(int)
+    f = tmp_path / "int.csv"
+    df.to_csv(f, index=False)
+    cube = ingest([f])
+    assert pd.Timestamp(cube["date"].values[0]) == pd.Timestamp("2021-01-04") and cube.sizes["date"] == 10
 
 
 BAD_CASES = [

@@ -140,3 +140,17 @@ def test_ensure_labels_cached_and_recomputed_when_stale():
     for t in range(0, 100, 10):
         ok = np.isfinite(neu[t])
         assert abs(np.dot(neu[t, ok], size[t, ok] - size[t, ok].mean())) < 1e-3
+
+
+def test_persisted_labels_are_read_back_not_recomputed(tmp_path):
+    from datasets import open_cube, write_cube
+
+    cube = make_market(n_stocks=30, start="2020-01-01", end="2020-06-30", seed=6).drop_vars("expected_return")
+    path = write_cube(cube.drop_dims("horizon"), tmp_path / "c.zarr")
+    opened = open_cube(path)
+    assert "label_raw" not in opened.data_vars
+    with_labels = ensure_labels(opened, (10,), persist=True)
+    again = open_cube(path)
+    assert "label_neutral" in again.data_vars
+    assert ensure_labels(again, (10,)) is again  # fresh: read back, not recomputed
+    assert np.array_equal(again["label_raw"].values, with_labels["label_raw"].values, equal_nan=True)
