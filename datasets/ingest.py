@@ -17,7 +17,8 @@ the (1-based data) row and the column named. Proxies for what is missing (each r
 - limit_up / limit_down: close at the rounded price limit (10 %, 20 % for 688/689 and for 300/301
   from 2020-08-24, and 5 % as the ST limit, since ST is not in the data) relative to the previous
   close; st: all False (not in the data);
-- listed: from a symbol's first to its last bar; suspended: listed but no bar.
+- listed: from a symbol's first bar on (a delisting is not known in advance: it shows as a
+  suspension, which leaves the "all" universe after 20 days); suspended: listed but no bar.
 """
 
 from __future__ import annotations
@@ -215,8 +216,9 @@ def build_cube(
 
     pos = np.arange(len(dates))[:, None]
     first = np.where(traded.any(0), np.argmax(traded, axis=0), len(dates))
-    last = np.where(traded.any(0), len(dates) - 1 - np.argmax(traded[::-1], axis=0), -1)
-    listed = (pos >= first[None]) & (pos <= last[None])
+    # listed from the first bar on: whether a stock ever trades again is not known at t, so a
+    # delisting shows as a suspension (and leaves "all" once it passes LONG_SUSPENSION_DAYS)
+    listed = pos >= first[None]
     suspended = listed & ~traded
 
     # previous traded close (across suspensions), for limits and breaches

@@ -267,3 +267,31 @@ def test_cli_info_and_synth(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "oracle RankIC h=10" in text and "30 (listed per day" in text
     assert main(["data", "info", str(tmp_path / "missing.zarr")]) == 2
+
+
+def test_ingest_has_no_look_ahead(tmp_path):
+    """Changing or deleting every row after t leaves every array at dates <= t unchanged."""
+    df = _long(n_days=120, symbols=("000001.SZ", "600000.SH", "300750.SZ", "600519.SH", "002415.SZ"))
+    f = tmp_path / "all.csv"
+    df.to_csv(f, index=False)
+    base = ingest([f])
+    t = pd.Timestamp("2021-04-15")
+    fut = pd.to_datetime(df["date"]) > t
+    scaled = df.copy()
+    rng = np.random.default_rng(3)
+    k = rng.uniform(0.7, 1.3, fut.sum())
+    for col in ("open", "high", "low", "close"):
+        scaled.loc[fut, col] = scaled.loc[fut, col] * k
+    scaled.loc[fut, "volume"] = (scaled.loc[fut, "volume"] * 3).astype(int)
+    scaled.loc[fut, "amount"] = scaled.loc[fut, "amount"] * 3 * k
+    variants = {"scaled": scaled, "cut": df[~fut]}
+    for name, frame in variants.items():
+        g = tmp_path / f"{name}.csv"
+        frame.to_csv(g, index=False)
+        other = ingest([g])
+        for v in base.data_vars:
+            a, b = base[v], other[v]
+            if "date" in a.dims:
+                a, b = a.sel(date=slice(None, t)), b.sel(date=slice(None, t))
+            a, b = a.values, b.values
+            assert np.array_equal(a, b, equal_nan=True), (name, v)
