@@ -84,20 +84,20 @@ class _Panel:
 
 
 # One panel per (bars array, window): train/valid/test DayBatches over one cube share it.
-_PANELS: dict[tuple[int, int], tuple[weakref.ref, _Panel]] = {}
+_PANELS: dict[tuple[int, int, int], tuple[weakref.ref, weakref.ref, _Panel]] = {}
 
 
 def _panel(cube: xr.Dataset, window: int) -> _Panel:
-    """The cached panel of ``cube``'s bars (rebuilt if the bars array changed)."""
-    arr = cube["bars"].values
-    key = (id(arr), window)
+    """The cached panel of ``cube``'s bars and breaches (rebuilt when either array changed)."""
+    bars, breach = cube["bars"].values, cube["breach"].values
+    key = (id(bars), id(breach), window)
     hit = _PANELS.get(key)
-    if hit is not None and hit[0]() is arr:
-        return hit[1]
-    for k in [k for k, (ref, _) in _PANELS.items() if ref() is None]:
+    if hit is not None and hit[0]() is bars and hit[1]() is breach:
+        return hit[2]
+    for k in [k for k, (rb, rr, _) in _PANELS.items() if rb() is None or rr() is None]:
         del _PANELS[k]
     panel = _Panel(cube, window)
-    _PANELS[key] = (weakref.ref(arr), panel)
+    _PANELS[key] = (weakref.ref(bars), weakref.ref(breach), panel)
     return panel
 
 

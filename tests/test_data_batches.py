@@ -209,3 +209,16 @@ def test_normalised_windows_are_finite_and_standardised(seed, n, nan_share):
             assert abs(flat[ok, j].mean()) < 1e-3
             assert abs(flat[ok, j].std() - 1) < 1e-2
         assert (flat[~ok, j] == 0).all()  # missing -> fill value
+
+
+def test_panel_cache_follows_breach_changes(cube):
+    b1 = DayBatches(cube, **KW, require_label=False, label_norm=None)
+    i = len(b1) // 2
+    t = int(b1.positions[i])
+    s = int(b1[i].index[0])
+    br = cube["breach"].values.copy()
+    br[t - 3, s] = True  # same bars array, new breach: the stock's window is cut 3 days back
+    cut = cube.assign(breach=(("date", "symbol"), br))
+    b2 = DayBatches(cut, **KW, require_label=False, label_norm=None)
+    assert b2._panel is not b1._panel
+    assert not b2.eligible[t, s]  # 4 bars after the cut are fewer than min_history
