@@ -185,3 +185,19 @@ def test_rank_ic_law_monotone_invariance(data, seed):
             assert ic.iloc[t] == pytest.approx(spearmanr(data[t, ok], ret[t, ok]).statistic, abs=1e-12)
         else:
             assert np.isnan(ic.iloc[t])
+
+
+def test_neutral_label_is_read_from_the_cube():
+    rng = np.random.default_rng(6)
+    close = 10 * np.exp(np.cumsum(rng.normal(0, 0.02, (20, 15)), axis=0))
+    cube = tiny_cube(close)
+    neutral = rng.normal(size=(1, 20, 15)).astype(np.float32)
+    cube["label_neutral"] = (("horizon", "date", "symbol"), neutral)
+    cube = cube.assign_coords(horizon=[5])
+    lab = label_returns(cube, 5, "neutral")
+    np.testing.assert_array_equal(lab.values, neutral[0])
+    score = lab.copy(data=neutral[0] * 2 + 1)
+    summary, _ = ic_study(score.expand_dims(model=["m"]), cube, horizons=(5,), label="neutral")
+    assert summary.loc[0, "rank_ic"] == pytest.approx(1.0)
+    with pytest.raises(EvaluationError, match="horizons"):
+        label_returns(cube, 10, "neutral")
