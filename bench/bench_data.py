@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -22,7 +23,7 @@ from datasets.batches import MAD_SCALE, DayBatches, normalize_windows  # noqa: E
 from datasets.synth import make_market  # noqa: E402
 
 
-def per_stock_windows(cube, t: int, idx: np.ndarray, window: int) -> np.ndarray:
+def per_stock_windows(cube: xr.Dataset, t: int, idx: np.ndarray, window: int) -> np.ndarray:
     """The plain way: copy and normalise each stock's window in a Python loop."""
     bars = cube["bars"].values
     breach = cube["breach"].values

@@ -31,6 +31,7 @@ import xarray as xr
 from datasets.labels import LABEL_NORMS, ensure_labels, normalize_cross_section
 from datasets.schema import FIELDS, PRICE_FIELDS
 from zoo.errors import DataError
+from zoo.specs.data import DataSpec
 
 MAD_SCALE = 1.4826  # MAD -> std for a normal distribution
 
@@ -236,8 +237,8 @@ class DayBatches(Sequence):
     def from_spec(
         cls,
         cube: xr.Dataset,
-        spec,
-        dates=None,
+        spec: DataSpec,
+        dates: slice | Sequence | tuple | None = None,
         label_norm: str | None = "rank",
         require_label: bool = True,
         **overrides,
@@ -261,7 +262,7 @@ class DayBatches(Sequence):
         kw.update(overrides)
         return cls(cube, dates, label_norm=label_norm, require_label=require_label, **kw)
 
-    def _select(self, dates) -> np.ndarray:
+    def _select(self, dates: slice | Sequence | tuple | None) -> np.ndarray:
         """Date positions for a (start, end) pair, slice, list of dates, or None."""
         d = self.all_dates
         if dates is None:
@@ -334,6 +335,8 @@ def trading_dates(cube: xr.Dataset) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(cube["date"].values)
 
 
-def eligible_dates(cube: xr.Dataset, start=None, end=None, **kwargs) -> pd.DatetimeIndex:
+def eligible_dates(
+    cube: xr.Dataset, start: str | pd.Timestamp | None = None, end: str | pd.Timestamp | None = None, **kwargs
+) -> pd.DatetimeIndex:
     """Dates in [start, end] that have a usable batch under ``kwargs`` (DayBatches options)."""
     return DayBatches(cube, (start, end), **kwargs).dates

@@ -60,6 +60,7 @@ def validate_cube(cube: xr.Dataset, where: str = "<in-memory cube>", deep: bool 
     """Check ``cube`` against the schema; raise DataError naming ``where`` and the problem."""
 
     def fail(msg: str) -> DataError:
+        """The error for ``msg`` at ``where``."""
         return DataError(f"{where}: {msg}")
 
     for name in ("date", "symbol", "field"):
