@@ -65,7 +65,8 @@ def read_long(path: str | os.PathLike) -> pd.DataFrame:
         if path.suffix.lower() in (".parquet", ".pq"):
             df = pd.read_parquet(path)
         elif path.suffix.lower() in (".csv", ".gz", ".txt"):
-            df = pd.read_csv(path, dtype={"symbol": str}, low_memory=False)
+            # all text: symbols keep leading zeros whatever the header says; check_frame parses numbers
+            df = pd.read_csv(path, dtype=str, keep_default_na=True)
         else:
             raise DataError(f"{name}: unknown file type {path.suffix!r}; use .csv or .parquet")
     except DataError:

@@ -295,3 +295,11 @@ def test_ingest_has_no_look_ahead(tmp_path):
                 a, b = a.sel(date=slice(None, t)), b.sel(date=slice(None, t))
             a, b = a.values, b.values
             assert np.array_equal(a, b, equal_nan=True), (name, v)
+
+
+def test_ingest_csv_keeps_leading_zeros_and_aliases(tmp_path):
+    df = _long(n_days=8, symbols=("000001", "600000")).rename(columns={"symbol": "Ticker", "close": "Close"})
+    f = tmp_path / "t.csv"
+    df.to_csv(f, index=False)
+    cube = ingest([f])
+    assert list(cube["symbol"].values) == ["000001", "600000"]
