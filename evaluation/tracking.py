@@ -251,7 +251,8 @@ def evaluate_runs(
     result = evaluate(stacked, cube, spec, out, title=f"DecompZoo evaluation: {experiment}")
     if log_to_mlflow:
         for model, rid in names.items():
-            c.log_artifacts(rid, str(out), ARTIFACT_DIR)
+            for path in dict.fromkeys(result.files):  # this evaluation's files only, not stale ones
+                c.log_artifact(rid, str(path), ARTIFACT_DIR)
             _log_metrics(c, rid, result.metrics[model])
     return StudyEvaluation(result=result, parents=names, out_dir=out, experiment=experiment, notes=notes)
 

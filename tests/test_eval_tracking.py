@@ -66,6 +66,8 @@ def store(tmp_path_factory):
 
 def test_study_is_evaluated_and_logged(store, tmp_path):
     uri, cube, ids, c = store
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "stale.csv").write_text("not from this evaluation")
     study = tracking.evaluate_runs("study", uri=uri, out_dir=tmp_path / "out", cube=cube, echo=lambda s: None)
     assert study.parents == {"good": ids["good"], "weak": ids["weak"]}
     assert study.result.spec.horizons == (5,) and study.result.spec.n_groups("all") == 4
@@ -76,6 +78,7 @@ def test_study_is_evaluated_and_logged(store, tmp_path):
     assert "eval.top.all.sharpe" in good
     logged = {f.path for f in c.list_artifacts(ids["weak"], "evaluation")}
     assert {"evaluation/report.html", "evaluation/ic_5d.csv", "evaluation/factor_corr.md"} <= logged
+    assert "evaluation/styles.png" in logged and "evaluation/stale.csv" not in logged
 
 
 def test_a_child_run_id_evaluates_its_parent_only(store, tmp_path):
