@@ -12,8 +12,10 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import attrs
 import numpy as np
 import pandas as pd
+import tomli_w
 import xarray as xr
 from tqdm.auto import tqdm
 
@@ -264,6 +266,9 @@ def _write(result: EvalResult, out: Path, title: str) -> None:
     """Tables (CSV + Markdown), PNG plots, report.md and a self-contained report.html under ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     spec = result.spec
+    # the settings these numbers came from, as an [evaluate] table a spec can reuse
+    (out / "eval_spec.toml").write_text(tomli_w.dumps({"evaluate": attrs.asdict(spec)}))
+    result.files.append(out / "eval_spec.toml")
     sections: list[tuple[str, str, pd.DataFrame | None, Path | None]] = []
 
     def table(name: str, df: pd.DataFrame, heading: str, plot: Path | None = None) -> None:

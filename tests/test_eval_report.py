@@ -57,6 +57,9 @@ def test_evaluate_writes_everything_and_ranks_models(tmp_path):
         "factor_corr",
     ):
         assert f"{png}.png" in names and (tmp_path / f"{png}.png").stat().st_size > 1000, png
+    from evaluation.tracking import eval_spec_from_toml
+
+    assert eval_spec_from_toml((tmp_path / "eval_spec.toml").read_text(), "x") == spec
     html = (tmp_path / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 10
     assert "Fig. 13" in html and "Good-IC" in html
