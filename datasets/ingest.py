@@ -127,6 +127,13 @@ def check_frame(df: pd.DataFrame, name: str) -> pd.DataFrame:
             kind = "a price must be > 0" if col in ("open", "high", "low", "close") else "must be >= 0"
             raise _fail(name, i + 1, col, f"value {vals[i]:g}: {kind}")
         df[col] = vals
+    if "limit_breach" in df.columns:
+        flag = pd.to_numeric(df["limit_breach"], errors="coerce")
+        bad = ~flag.isin([0, 1]).to_numpy() & df["limit_breach"].notna().to_numpy()
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise _fail(name, i + 1, "limit_breach", f"{df['limit_breach'].iloc[i]!r} is not 0 or 1")
+        df["limit_breach"] = flag.fillna(0).to_numpy().astype(bool)
     o, h, lo, c = (df[k].to_numpy() for k in ("open", "high", "low", "close"))
     tol = 1e-6 * np.maximum(h, 1.0)
     bad = h < lo

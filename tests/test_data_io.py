@@ -303,3 +303,18 @@ def test_ingest_csv_keeps_leading_zeros_and_aliases(tmp_path):
     df.to_csv(f, index=False)
     cube = ingest([f])
     assert list(cube["symbol"].values) == ["000001", "600000"]
+
+
+def test_ingest_csv_breach_flags_parse(tmp_path):
+    df = _long(n_days=12)
+    df["limit_breach"] = 0
+    df.loc[5, "limit_breach"] = 1
+    f = tmp_path / "b.csv"
+    df.to_csv(f, index=False)
+    cube = ingest([f])
+    assert int(cube["breach"].values.sum()) == 1 and cube["breach"].values[5, 0]
+    df["limit_breach"] = df["limit_breach"].astype(object)
+    df.loc[6, "limit_breach"] = "yes"
+    df.to_csv(f, index=False)
+    with pytest.raises(DataError, match=r"row 7, column 'limit_breach'"):
+        ingest([f])
