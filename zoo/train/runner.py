@@ -39,6 +39,8 @@ class SpecResult:
     metrics: dict[str, float]
     trained: int
     reused: int
+    #: The spec that was run (validated, defaults filled in).
+    spec: object = None
 
 
 def _quiet(msg: str) -> None:
@@ -253,7 +255,7 @@ def run_spec(
     except BaseException:
         c.set_terminated(parent_id, status="KILLED" if _interrupted() else "FAILED")
         raise
-    return SpecResult(spec.name, h, exp_id, parent_id, score, metrics, trained, reused)
+    return SpecResult(spec.name, h, exp_id, parent_id, score, metrics, trained, reused, spec)
 
 
 def _interrupted() -> bool:

@@ -91,7 +91,7 @@ def load_study(path: str | Path) -> Study:
         for combo in itertools.product(*(grid[k] for k in keys)) if keys else [()]:
             sets = [f"{k}={_toml_value(v)}" for k, v in zip(keys, combo, strict=True)]
             vname = "-".join([stem, *(_label(v, labels) for v in combo)])
-            variants.append(Variant(vname, spec_path, (*common, *sets, f"name={_toml_value(vname)}")))
+            variants.append(Variant(vname, spec_path, (*common, *sets)))
     for i, v in enumerate(st.get("variants", [])):
         if not isinstance(v, Mapping) or "spec" not in v:
             raise SpecError(f"{path}: study.variants[{i}] needs a 'spec' file name")
@@ -105,7 +105,7 @@ def load_study(path: str | Path) -> Study:
             raise SpecError(f"{path}: study.variants[{i}].spec {v['spec']!r} does not exist ({spec_path})")
         vname = v.get("name") or _spec_name(spec_path)
         sets = _str_list(v.get("set", []), f"study.variants[{i}].set", path)
-        variants.append(Variant(vname, spec_path, (*common, *sets, f"name={_toml_value(vname)}")))
+        variants.append(Variant(vname, spec_path, (*common, *sets)))
     if not variants:
         raise SpecError(
             f"{path}: the study has no variants; list spec files in study.specs or study.variants"
@@ -124,10 +124,13 @@ def _spec_name(spec_path: Path) -> str:
 
 
 def load_variants(study: Study, overrides: Sequence[str] = (), plugins: Sequence[str] = ()) -> list:
-    """Every variant's validated spec (all are checked before anything trains)."""
+    """Every variant's validated spec, named after the variant (all are checked before anything trains)."""
     from zoo.specs import load_spec
 
-    return [load_spec(v.path, (*v.overrides, *overrides), plugins) for v in study.variants]
+    return [
+        attrs.evolve(load_spec(v.path, (*v.overrides, *overrides), plugins), name=v.name)
+        for v in study.variants
+    ]
 
 
 def run_study(

@@ -60,7 +60,7 @@ def evaluate_rank_ic(model: nn.Module, days: Sequence[Day | None], min_stocks: i
     """Mean daily RankIC of the model's scores against the days' labels (NaN when no usable day)."""
     model.eval()
     ics = []
-    with torch.inference_mode():
+    with torch.no_grad():
         for day in days:
             if not _usable(day, min_stocks):
                 continue
@@ -76,7 +76,7 @@ def predict(
     """Scores per day as ``(date, symbols, scores)``; masked-out stocks get NaN."""
     model.eval()
     out = []
-    with torch.inference_mode():
+    with torch.no_grad():
         for day in tqdm(days, desc="predict", leave=False, disable=None):
             if day is None:
                 continue

@@ -1,0 +1,182 @@
+"""Study files, sibling parent runs, `zoo compare`, the MLflow UI over REST, and the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+
+from zoo.errors import SpecError
+from zoo.train.report import compare_runs, display_name, fig8_table
+from zoo.train.study import load_study, load_variants, run_study
+
+torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = [
+    "data.window=15",
+    "data.horizon=2",
+    "train.test_years=[2021]",
+    "train.train_years=1",
+    "train.seeds=[0]",
+    "train.max_epochs=2",
+    "train.days_per_epoch=4",
+    "train.valid_stride=3",
+]
+
+
+def _write_study(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "study.toml"
+    p.write_text(body.replace("SPECS", str(REPO / "specs")))
+    return p
+
+
+def test_main_study_file_expands_to_the_fig8_grid():
+    study = load_study(REPO / "specs/studies/main.toml")
+    assert [v.name for v in study.variants] == ["gru-ic", "gru-mse", "decompgru-ic", "decompgru-mse"]
+    specs = load_variants(study)
+    assert [s.train.loss.name for s in specs] == ["ic", "weighted_mse", "ic", "weighted_mse"]
+    assert all(s.train.test_years == (2020, 2021, 2022) for s in specs)
+    assert [display_name(s.name) for s in specs] == ["GRU-IC", "GRU-MSE", "DecompGRU-IC", "DecompGRU-MSE"]
+
+
+def test_study_file_errors_name_the_problem(tmp_path):
+    with pytest.raises(SpecError, match="unknown key"):
+        load_study(_write_study(tmp_path, '[study]\nspecs = ["SPECS/gru.toml"]\nsped = 1\n'))
+    with pytest.raises(SpecError, match="nope.toml"):
+        load_study(_write_study(tmp_path, '[study]\nspecs = ["SPECS/nope.toml"]\n'))
+    with pytest.raises(SpecError, match="repeat"):
+        load_study(_write_study(tmp_path, '[study]\nspecs = ["SPECS/gru.toml", "SPECS/gru.toml"]\n'))
+    with pytest.raises(SpecError, match="no variants"):
+        load_study(_write_study(tmp_path, "[study]\nname = 'x'\n"))
+    explicit = _write_study(
+        tmp_path,
+        '[study]\n[[study.variants]]\nspec = "SPECS/gru.toml"\nname = "g5"\nset = ["train.patience=5"]\n',
+    )
+    (spec,) = load_variants(load_study(explicit))
+    assert spec.name == "g5" and spec.train.patience == 5
+
+
+@pytest.fixture(scope="module")
+def study_run(tmp_path_factory):
+    from test_train_tracking import ToySource
+
+    tmp = tmp_path_factory.mktemp("study")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    path = _write_study(
+        tmp,
+        '[study]\nname = "toy"\nspecs = ["SPECS/gru.toml"]\nlabels = { weighted_mse = "mse" }\n'
+        '[study.grid]\n"train.loss" = ["ic", "weighted_mse"]\n',
+    )
+    results = run_study(load_study(path), TINY, uri=uri, open_source=lambda data: ToySource())
+    return uri, results
+
+
+def test_study_runs_siblings_and_compare_shows_differences(study_run):
+    uri, results = study_run
+    assert [r.name for r in results] == ["gru-ic", "gru-mse"]
+    assert len({r.experiment_id for r in results}) == 1 and len({r.parent_run_id for r in results}) == 2
+    table = compare_runs(uri, "toy")
+    assert list(table.columns) == ["gru-ic", "gru-mse"]
+    assert table.loc["train.loss.name"].tolist() == ["ic", "weighted_mse"]
+    assert "train.lr" not in table.index  # equal params are not repeated
+    assert table.loc["rank_ic_10d"].tolist() == [round(r.metrics["rank_ic_10d"], 4) for r in results]
+    assert compare_runs(uri).attrs["experiment"] == "toy"  # the latest experiment by default
+    fig8 = fig8_table({display_name(r.name): r.metrics for r in results}, 10)
+    assert list(fig8.index) == ["RankIC", "RankICIR", "IC win rate"]
+    assert list(fig8.columns) == ["GRU-IC", "GRU-MSE"]
+
+
+def test_ui_serves_the_study_runs_over_rest(study_run, tmp_path):
+    from zoo.train.ui import start_ui
+
+    uri, results = study_run
+    server = start_ui(uri, log_dir=tmp_path)
+    try:
+        assert server.url.startswith("http://127.0.0.1:")
+
+        def post(path: str, body: dict) -> dict:
+            req = urllib.request.Request(
+                server.url + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return json.loads(resp.read())
+
+        exp = json.loads(
+            urllib.request.urlopen(
+                f"{server.url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=toy", timeout=30
+            ).read()
+        )["experiment"]
+        runs = post(
+            "/api/2.0/mlflow/runs/search",
+            {"experiment_ids": [exp["experiment_id"]], "filter": "tags.`zoo.role` = 'parent'"},
+        )["runs"]
+        assert sorted(r["info"]["run_id"] for r in runs) == sorted(r.parent_run_id for r in results)
+        assert {r["info"]["run_name"] for r in runs} == {"gru-ic", "gru-mse"}
+    finally:
+        server.stop()
+    assert server.process.poll() is not None
+
+
+def test_cli_study_then_compare_on_a_tiny_synthetic_market(tmp_path, monkeypatch):
+    from zoo.cli import main
+
+    monkeypatch.setenv("DECOMPZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    study = _write_study(tmp_path, '[study]\nname = "cli"\nspecs = ["SPECS/gru.toml"]\n')
+    sets = [
+        "data.window=30",
+        "data.min_history=20",
+        "train.test_years=[2016]",
+        "train.train_years=1",
+        "train.seeds=[0]",
+        "train.max_epochs=1",
+        "train.days_per_epoch=5",
+        "train.valid_stride=20",
+    ]
+    args = ["study", str(study), "--data", "synth:30"]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 0
+    assert main(["compare", "--experiment", "cli"]) == 0
+    assert main(["compare", "--experiment", "nope"]) == 2  # a clear error, not a traceback
+    assert (
+        main(
+            ["train", str(REPO / "specs/gru.toml"), "--set", "train.test_years=[1990]", "--data", "synth:30"]
+        )
+        == 2
+    )
+
+
+def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monkeypatch):
+    from zoo.train.main_job import MAIN_CUTS, run_main
+
+    monkeypatch.setenv("DECOMPZOO_CACHE", str(tmp_path / "cache"))
+    study = _write_study(
+        tmp_path,
+        '[study]\nname = "m"\nspecs = ["SPECS/gru.toml"]\nset = ["train.test_years=[2016]"]\n'
+        'labels = { weighted_mse = "mse" }\n[study.grid]\n"train.loss" = ["ic", "weighted_mse"]\n',
+    )
+    lines: list[str] = []
+    sets = ["data.window=30", "data.min_history=20", "train.train_years=1"]
+    sets += ["train.max_epochs=1", "train.days_per_epoch=4", "train.valid_stride=20"]
+    out = run_main(
+        data="synth:30",
+        extra=sets,
+        uri=f"sqlite:///{tmp_path}/mlflow.db",
+        echo=lines.append,
+        study_path=study,
+    )
+    text = "\n".join(lines)
+    for override, _ in MAIN_CUTS:
+        assert override in text  # every cut is printed
+    table = out["tables"][10]
+    assert list(table.columns) == ["GRU-IC", "GRU-MSE", "oracle"]
+    assert list(table.index) == ["RankIC", "RankICIR", "IC win rate"]
+    assert table.loc["RankIC", "oracle"] > 0.05 and table.notna().all().all()
+    assert "zoo ui" in text and out["experiment"] == "main"
+    res = out["results"][0]
+    assert res.score["date"].dt.year.values.min() == 2016

@@ -1,0 +1,137 @@
+"""The main job (README command one): the report's Fig. 8 study on the embedded real data."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from zoo.train import tracking
+from zoo.train.report import display_name, fig8_table
+
+REPO = Path(__file__).resolve().parents[2]
+MAIN_STUDY = REPO / "specs" / "studies" / "main.toml"
+
+#: What ``zoo main`` cuts by default to finish in <= 10 minutes on a 2-core CPU: (override, what).
+MAIN_CUTS: tuple[tuple[str, str], ...] = (
+    ("train.seeds=[0]", "one seed instead of the report's 0, 42, 3407"),
+    ("train.train_years=2", "2 training years before the validation year instead of 4"),
+    ("train.max_epochs=6", "at most 6 epochs instead of 100"),
+    ("train.patience=3", "early-stopping patience 3 instead of 15"),
+    ("train.days_per_epoch=60", "60 random training days per epoch instead of all (~480)"),
+    ("train.valid_stride=5", "every 5th validation day for early stopping instead of every day"),
+)
+#: The synthetic market ``--data synth`` uses without --full (the full default market has 1,000 stocks).
+MAIN_SYNTH_STORE = "synth:300"
+
+#: The report's Fig. 8 (10-day, CSI All Share, 2019-2025, Wind data), for orientation only.
+REPORT_FIG8 = {
+    "GRU-IC": {"rank_ic_10d": 0.125, "rank_icir_10d": 0.99, "ic_win_rate_10d": 0.86},
+    "GRU-MSE": {"rank_ic_10d": 0.107, "rank_icir_10d": 1.10, "ic_win_rate_10d": 0.87},
+    "DecompGRU-IC": {"rank_ic_10d": 0.130, "rank_icir_10d": 1.10, "ic_win_rate_10d": 0.88},
+    "DecompGRU-MSE": {"rank_ic_10d": 0.110, "rank_icir_10d": 1.09, "ic_win_rate_10d": 0.87},
+}
+
+
+def _json_str(text: str) -> str:
+    import json
+
+    return json.dumps(text)
+
+
+def oracle_metrics(source, score_dates: pd.DatetimeIndex, min_stocks: int = 10) -> dict[str, float] | None:
+    """RankIC of the planted expected return on the test dates (synthetic data), or None."""
+    from zoo.train.runner import EVAL_HORIZONS, ic_of
+
+    out: dict[str, float] = {}
+    for h in EVAL_HORIZONS:
+        er = source.expected_return(h)
+        if er is None:
+            return None
+        er = er.sel(date=er["date"].isin(score_dates.values))
+        summary = ic_of(er, source.label(h), min_stocks)
+        out.update({f"rank_ic_{h}d": summary["rank_ic"], f"rank_icir_{h}d": summary["rank_icir"]})
+        out[f"ic_win_rate_{h}d"] = summary["win_rate"]
+    return out
+
+
+def run_main(
+    data: str = "embedded",
+    full: bool = False,
+    extra: Sequence[str] = (),
+    experiment: str | None = None,
+    uri: str | None = None,
+    plugins: Sequence[str] = (),
+    echo: Callable[[str], None] = print,
+    study_path: Path = MAIN_STUDY,
+) -> dict:
+    """Run the main study, print the Fig. 8 tables and how to open the UI; return the tables."""
+    from tqdm.auto import tqdm
+
+    from zoo.train.data import open_source
+    from zoo.train.study import load_study, run_study
+
+    t0 = time.perf_counter()
+    study = load_study(study_path)
+    store = data
+    overrides: list[str] = []
+    if full:
+        echo("zoo main --full: the report's settings (3 seeds, up to 100 epochs, patience 15, all days).")
+    else:
+        if data == "synth":
+            store = MAIN_SYNTH_STORE
+        echo("zoo main: default settings are cut to finish in about 10 minutes on a 2-core CPU:")
+        for override, why in MAIN_CUTS:
+            echo(f"  --set {override:<28} {why}")
+            overrides.append(override)
+        if store != data:
+            echo(f"  --data {store:<27} a 300-stock synthetic market instead of 1,000 stocks")
+        echo("  (zoo main --full runs the report's settings; any --set given here is applied after these.)")
+    # Small per-day batches gain little from a second thread and lose a lot when the cores are busy.
+    overrides += [f"data.store={_json_str(store)}", "train.threads=1", *extra]
+    experiment = experiment or "-".join(
+        ["main", *(["synth"] if data == "synth" else []), *(["full"] if full else [])]
+    )
+    uri = uri or tracking.tracking_uri()
+    echo(f"data: {store}; study: {study_path.name} ({len(study.variants)} specs)")
+    echo(f"MLflow: {uri}, experiment {experiment!r}")
+
+    sources: dict = {}
+
+    def keep_source(spec_data):
+        src = open_source(spec_data)
+        sources[spec_data] = src
+        return src
+
+    results = run_study(
+        study, overrides, plugins, uri=uri, experiment=experiment, open_source=keep_source, log=tqdm.write
+    )
+    metrics = {display_name(r.name): r.metrics for r in results}
+    extra_cols = {}
+    if data == "synth" or store.startswith("synth"):
+        src = next(iter(sources.values()))
+        dates = pd.DatetimeIndex(results[0].score["date"].values)
+        oracle = oracle_metrics(src, dates)
+        if oracle is not None:
+            extra_cols["oracle"] = oracle
+    tables = {}
+    for h in (10, 20):
+        tables[h] = fig8_table(metrics, h, extra_cols)
+        first, last = pd.DatetimeIndex(results[0].score["date"].values)[[0, -1]]
+        echo(
+            f"\n{h}-day horizon, universe '{results[0].spec.data.universe}', test "
+            f"{first.date()}..{last.date()} (layout of the report's Fig. {8 if h == 10 else 9}):"
+        )
+        echo(tables[h].round(3).to_string())
+    echo("\nThe report's Fig. 8 (Wind data, CSI All Share, 2019-2025), for orientation only:")
+    echo(fig8_table(REPORT_FIG8, 10).to_string())
+    elapsed = time.perf_counter() - t0
+    trained = sum(r.trained for r in results)
+    reused = sum(r.reused for r in results)
+    echo(f"\n{len(results)} specs, {trained} (year, seed) runs trained, {reused} reused, in {elapsed:.0f}s.")
+    echo(f"Runs are in MLflow: {uri}, experiment {experiment!r}. Open the UI with:")
+    echo("    zoo ui" + ("" if uri == tracking.tracking_uri() else f" --uri {uri}"))
+    echo(f"or compare in the terminal: zoo compare --experiment {experiment}")
+    return {"tables": tables, "results": results, "elapsed": elapsed, "experiment": experiment}

@@ -1,0 +1,74 @@
+"""Tables for the terminal: the Fig. 8 layout of a study and a side-by-side run comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from zoo.errors import TrainingError
+from zoo.train import tracking
+
+#: Headline metrics a parent run carries, in display order.
+HEADLINE = tuple(f"{m}_{h}d" for h in (10, 20) for m in ("rank_ic", "rank_icir", "ic_win_rate"))
+_ROWS = (("rank_ic", "RankIC"), ("rank_icir", "RankICIR"), ("ic_win_rate", "IC win rate"))
+
+
+def fig8_table(
+    metrics: Mapping[str, Mapping[str, float]],
+    horizon: int = 10,
+    extra: Mapping[str, Mapping[str, float]] | None = None,
+) -> pd.DataFrame:
+    """Rows RankIC / RankICIR / IC win rate, one column per model (the report's Fig. 8/9 layout)."""
+    cols = {**dict(metrics), **dict(extra or {})}
+    data = {name: [m.get(f"{k}_{horizon}d", float("nan")) for k, _ in _ROWS] for name, m in cols.items()}
+    return pd.DataFrame(data, index=[label for _, label in _ROWS])
+
+
+def display_name(variant: str) -> str:
+    """``decompgru-weighted_mse`` -> ``DecompGRU-MSE`` (the report's column names)."""
+    names = {"gru": "GRU", "decompgru": "DecompGRU", "ic": "IC", "weighted_mse": "MSE", "mse": "MSE"}
+    return "-".join(names.get(p, p) for p in variant.split("-"))
+
+
+def latest_experiment(c) -> str:
+    """Name of the experiment whose newest parent run is the most recent."""
+    runs = c.search_runs(
+        [e.experiment_id for e in c.search_experiments()],
+        filter_string="tags.`zoo.role` = 'parent'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        raise TrainingError("no zoo runs in the store yet; run `zoo main`, `zoo train` or `zoo study`")
+    return c.get_experiment(runs[0].info.experiment_id).name
+
+
+def compare_runs(uri: str, experiment: str | None = None, metrics: Sequence[str] = HEADLINE) -> pd.DataFrame:
+    """One column per parent run (newest per name): the params that differ, then the headline metrics."""
+    c = tracking.client(uri)
+    name = experiment or latest_experiment(c)
+    exp = c.get_experiment_by_name(name)
+    if exp is None:
+        known = ", ".join(e.name for e in c.search_experiments()) or "(none)"
+        raise TrainingError(f"no experiment {name!r} in {uri}; experiments: {known}")
+    runs = c.search_runs(
+        [exp.experiment_id], "tags.`zoo.role` = 'parent'", order_by=["attributes.start_time DESC"]
+    )
+    if not runs:
+        raise TrainingError(f"experiment {name!r} has no parent runs")
+    newest: dict[str, object] = {}
+    for run in runs:
+        newest.setdefault(run.info.run_name, run)
+    chosen = list(reversed(list(newest.values())))
+    params = pd.DataFrame({r.info.run_name: r.data.params for r in chosen})
+    differ = params[params.nunique(axis=1, dropna=False) > 1].drop(index=["name"], errors="ignore")
+    rows = {k: [r.data.metrics.get(k, float("nan")) for r in chosen] for k in metrics}
+    met = pd.DataFrame(rows, index=[r.info.run_name for r in chosen]).T
+    status = pd.DataFrame(
+        {r.info.run_name: [r.info.status, r.data.tags.get("zoo.spec_hash", "")] for r in chosen},
+        index=["status", "spec_hash"],
+    )
+    out = pd.concat([status, differ.astype(object), met.round(4).astype(object)])
+    out.attrs["experiment"] = name
+    return out
