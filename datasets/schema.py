@@ -189,7 +189,12 @@ def synth_cached(name: str = "synth", validate: bool = True) -> xr.Dataset:
     if not path.exists():
         from datasets.labels import ensure_labels
 
-        write_cube(ensure_labels(synth.make_market(n_stocks=n_stocks, seed=0)), path)
+        cube = ensure_labels(synth.make_market(n_stocks=n_stocks, seed=0))
+        try:
+            write_cube(cube, path, overwrite=False)
+        except (DataError, OSError):
+            if not path.exists():  # another process writing the same cache entry won the race
+                raise
     return read_store(path, validate=validate)
 
 
