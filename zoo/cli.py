@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+import click
 import typer
 
 from zoo import cli_data, cli_enhance, cli_eval, cli_model, cli_train
@@ -45,16 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         typer.echo("aborted", err=True)
         return 130
-    except (typer.BadParameter, typer.CallbackFailure) as exc:
+    except click.ClickException as exc:  # usage errors: unknown option, missing argument …
         exc.show()
-        return 2
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
+        return exc.exit_code
     return 0
 
 
