@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from zoo import cli_data, cli_enhance, cli_eval, cli_model, cli_train
@@ -37,18 +36,15 @@ for _module in (cli_model, cli_data, cli_train, cli_eval, cli_enhance):
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``zoo`` script: a ZooError becomes one message and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True)  # click reports usage errors itself and exits
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except ZooError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
         return 2
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        typer.echo("aborted", err=True)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
         return 130
-    except click.ClickException as exc:  # usage errors: unknown option, missing argument …
-        exc.show()
-        return exc.exit_code
     return 0
 
 
