@@ -224,12 +224,14 @@ class DayBatches(Sequence):
             & np.isfinite(self.size)
             & (self._panel.history(self.window) >= min_history)
         )
-        if require_label:
-            elig &= np.isfinite(self.labels)
+        #: stocks eligible at t, decided from data up to t only. A missing label never removes a stock
+        #: from the day: its label lies in the future, and dropping it would change every other stock's
+        #: cross-sectional normalisation, size group and mixer means (look-ahead). Its y is NaN instead.
         self.eligible = elig
+        self.labelled = elig & np.isfinite(self.labels) if self.labels is not None else None
         positions = self._select(dates)
         need = max(min_stocks if min_stocks is not None else 2 * self.n_size_groups, 2)
-        counts = elig[positions].sum(axis=1)
+        counts = (self.labelled if require_label else elig)[positions].sum(axis=1)
         #: positions (on the cube's date axis) of the dates that have enough eligible stocks.
         self.positions = positions[counts >= need]
 

@@ -165,6 +165,25 @@ def test_no_look_ahead(cube):
     assert not np.array_equal(b.batch_at(later).x, moved)
 
 
+def test_a_future_gap_changes_nothing_at_t_in_training_batches(cube):
+    """A stock that stops trading after t keeps its place at t: only its label (y) becomes NaN."""
+    b = DayBatches(cube, **KW, require_label=True, label_norm="rank")
+    i = len(b) // 2
+    t = int(b.positions[i])
+    before = b[i]
+    s = int(before.index[np.isfinite(before.y)][0])
+    fut = cube.copy(deep=True)
+    fut["bars"].values[t + 3, s, :] = np.nan  # the stock has no bar at t+3: its label at t is missing
+    fut = fut.drop_vars(["label_raw", "label_neutral"])
+    after = DayBatches(fut, **KW, require_label=True, label_norm="rank").batch_at(t)
+    assert np.array_equal(before.index, after.index)
+    np.testing.assert_array_equal(before.x, after.x)
+    for k in ("size", "size_group", "industry", "mask"):
+        np.testing.assert_array_equal(before.ctx[k], after.ctx[k])
+    gone = int(np.flatnonzero(after.index == s)[0])
+    assert np.isfinite(before.y[gone]) and np.isnan(after.y[gone])
+
+
 def test_from_spec_and_errors(cube):
     spec = DataSpec(window=W, min_history=20, horizon=5, clip_mad=0.0, zscore=False)
     b = DayBatches.from_spec(cube, spec, dates=("2020-06-01", "2020-09-30"), label_norm="zscore")
