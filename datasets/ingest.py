@@ -299,11 +299,12 @@ def build_cube(
         else "log of the proxy cap (see cap notes)"
     )
 
-    # industries: per symbol, the last non-empty value in the rows, else the symbol table
+    # industries: per symbol, the FIRST non-empty value in the rows (the last would carry a later
+    # reclassification back to earlier dates: look-ahead), else the symbol table
     ind_names = np.full(len(symbols), None, dtype=object)
     if "industry" in df:
         last_ind = df.loc[df["industry"].notna(), ["symbol", "industry"]].drop_duplicates(
-            "symbol", keep="last"
+            "symbol", keep="first"
         )
         ind_names = pd.Series(
             last_ind["industry"].astype(str).to_numpy(), index=last_ind["symbol"].to_numpy()
