@@ -62,7 +62,10 @@ def compare_runs(uri: str, experiment: str | None = None, metrics: Sequence[str]
         newest.setdefault(run.info.run_name, run)
     chosen = list(reversed(list(newest.values())))
     params = pd.DataFrame({r.info.run_name: r.data.params for r in chosen})
-    differ = params[params.nunique(axis=1, dropna=False) > 1].drop(index=["name"], errors="ignore")
+    differ = params[params.nunique(axis=1, dropna=False) > 1]
+    differ = differ.drop(index=["name", "description"], errors="ignore")
+    # Long values (lists, paths) would make the table unreadable in a terminal.
+    differ = differ.map(lambda v: "-" if pd.isna(v) else (v if len(str(v)) <= 24 else str(v)[:21] + "..."))
     rows = {k: [r.data.metrics.get(k, float("nan")) for r in chosen] for k in metrics}
     met = pd.DataFrame(rows, index=[r.info.run_name for r in chosen]).T
     status = pd.DataFrame(
