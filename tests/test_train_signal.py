@@ -38,11 +38,12 @@ def market():
     return cube, oracle
 
 
+@pytest.mark.parametrize("loss", ["ic", "weighted_mse"])
 @pytest.mark.parametrize("name", ["gru", "decompgru"])
-def test_models_reach_half_the_oracle_rank_ic(market, name, tmp_path):
+def test_models_reach_half_the_oracle_rank_ic(market, name, loss, tmp_path):
     cube, oracle = market
     assert oracle > 0.4  # the planted signal is strong
-    spec = load_spec(f"specs/{name}.toml", SETS)
+    spec = load_spec(f"specs/{name}.toml", (*SETS, f"train.loss={loss}"))
     src = CubeSource(cube, spec.data, store="memory")
     res = run_spec(spec, src, experiment="signal", uri=f"sqlite:///{tmp_path}/mlflow.db")
     assert res.metrics["n_dates_10d"] >= 200
