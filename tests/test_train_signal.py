@@ -51,3 +51,26 @@ def test_models_reach_half_the_oracle_rank_ic(market, name, loss, tmp_path):
     # scores exist only for the test year, for stocks the source deemed eligible
     years = set(res.score["date"].dt.year.values.tolist())
     assert years == {2019}
+
+
+def test_perturbing_the_future_changes_no_earlier_score(market, tmp_path):
+    import numpy as np
+    import xarray as xr
+
+    cube, _ = market
+    cut = np.datetime64("2019-06-03")
+    rng = np.random.default_rng(1)
+    future = cube["date"].values >= cut
+    bars = cube["bars"].values.copy()
+    bars[future] *= rng.uniform(0.5, 1.5, size=bars[future].shape).astype(np.float32)
+    changed = cube.drop_vars(["label_raw", "label_neutral"], errors="ignore").assign(
+        bars=(cube["bars"].dims, bars, cube["bars"].attrs)
+    )
+    sets = (*SETS, "train.max_epochs=2", "train.days_per_epoch=10")
+    spec = load_spec("specs/decompgru.toml", sets)
+    a = run_spec(spec, CubeSource(cube, spec.data, "a"), experiment="a", uri=f"sqlite:///{tmp_path}/a.db")
+    b = run_spec(spec, CubeSource(changed, spec.data, "b"), experiment="b", uri=f"sqlite:///{tmp_path}/b.db")
+    before = a.score["date"].values < cut
+    assert before.sum() > 50 and (~before).sum() > 50
+    xr.testing.assert_equal(a.score.isel(date=before), b.score.isel(date=before))
+    assert not np.allclose(a.score.isel(date=~before), b.score.isel(date=~before), equal_nan=True)

@@ -103,6 +103,12 @@ def test_run_logs_layout_and_resumes_without_redoing(uri, tmp_path):
     parents = c.search_runs([exp.experiment_id], "tags.`zoo.role` = 'parent'")
     assert len(parents) == 1 and parents[0].info.status == "FAILED"
 
+    # a child left RUNNING by a process killed outright (no chance to mark it) is not mistaken for live work
+    ghost = c.create_run(
+        exp.experiment_id,
+        tags={"mlflow.parentRunId": parents[0].info.run_id, "zoo.role": "child", "zoo.test_year": "2020"},
+    ).info.run_id
+
     seen: list[tuple[int, int]] = []
     res = run_spec(spec, src, experiment="exp", uri=uri, on_child_done=lambda y, s: seen.append((y, s)))
     assert (res.trained, res.reused) == (3, 1)
@@ -111,6 +117,7 @@ def test_run_logs_layout_and_resumes_without_redoing(uri, tmp_path):
     parents = c.search_runs([exp.experiment_id], "tags.`zoo.role` = 'parent'")
     assert len(parents) == 1
     parent = parents[0]
+    assert c.get_run(ghost).info.status == "KILLED"
     assert parent.info.run_id == res.parent_run_id and parent.info.status == "FINISHED"
     tags = parent.data.tags
     assert tags["zoo.spec_hash"] == spec_hash(spec) == res.spec_hash

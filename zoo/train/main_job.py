@@ -89,8 +89,10 @@ def run_main(
         if store != data:
             echo(f"  --data {store:<27} a 300-stock synthetic market instead of 1,000 stocks")
         echo("  (zoo main --full runs the report's settings; any --set given here is applied after these.)")
-    # Small per-day batches gain little from a second thread and lose a lot when the cores are busy.
-    overrides += [f"data.store={_json_str(store)}", "train.threads=1", *extra]
+    if not full:
+        # Small per-day batches gain little from a second thread and lose a lot when the cores are busy.
+        overrides.append("train.threads=1")
+    overrides += [f"data.store={_json_str(store)}", *extra]
     experiment = experiment or "-".join(
         ["main", *(["synth"] if data == "synth" else []), *(["full"] if full else [])]
     )
