@@ -43,6 +43,14 @@ def test_main_study_file_expands_to_the_fig8_grid():
     assert [display_name(s.name) for s in specs] == ["GRU-IC", "GRU-MSE", "DecompGRU-IC", "DecompGRU-MSE"]
 
 
+def test_ablation_study_lists_every_ablation_spec():
+    study = load_study(REPO / "specs/studies/ablations.toml")
+    specs = load_variants(study)  # every variant validates against the registry
+    names = [s.name for s in specs]
+    assert len(set(names)) == len(names) == 2 + len(list((REPO / "specs/ablations").glob("*.toml")))
+    assert {s.train.loss.name for s in specs} == {"ic"}
+
+
 def test_study_file_errors_name_the_problem(tmp_path):
     with pytest.raises(SpecError, match="unknown key"):
         load_study(_write_study(tmp_path, '[study]\nspecs = ["SPECS/gru.toml"]\nsped = 1\n'))

@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -55,7 +56,7 @@ def start_ui(
     """Start the MLflow UI on ``uri`` bound to 127.0.0.1 and wait until it answers ``/health``."""
     uri = uri or tracking.tracking_uri()
     port = port or free_port()
-    log_dir = Path(log_dir or Path.cwd())
+    log_dir = Path(log_dir or tempfile.gettempdir())
     log_path = log_dir / f"mlflow-ui-{port}.log"
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", HOST]
     cmd += ["--port", str(port), "--workers", "1"]
