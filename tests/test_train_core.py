@@ -17,7 +17,7 @@ from zoo.registry import get_registry
 from zoo.train.days import Day, list_dayset
 from zoo.train.ensemble import ensemble, standardize, stitch
 from zoo.train.labels import normalize_labels, rank_ic
-from zoo.train.splits import resolve_purge, rolling_splits
+from zoo.train.splits import default_test_years, resolve_purge, rolling_splits
 from zoo.train.trainer import FitConfig, fit, predict
 
 torch.set_num_threads(1)
@@ -149,6 +149,14 @@ def test_splits_refuse_short_purge_and_missing_years():
         rolling_splits(dates, [2023], 1, 1, 11)
     with pytest.raises(TrainingError, match="no room"):
         rolling_splits(dates, [2019], 1, 1, 11)
+
+
+def test_default_test_years_are_the_last_full_years_with_room():
+    dates = pd.bdate_range("2014-06-01", "2023-02-01").values
+    assert default_test_years(dates, 2, 1) == (2020, 2021, 2022)
+    assert default_test_years(dates, 6, 1, count=5) == (2022,)  # 2014 is partial: training starts 2015
+    with pytest.raises(TrainingError, match="set train.test_years"):
+        default_test_years(dates, 8, 1)
 
 
 # ----------------------------------------------------------------------------- ensemble

@@ -186,5 +186,8 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
     assert list(table.index) == ["RankIC", "RankICIR", "IC win rate"]
     assert table.loc["RankIC", "oracle"] > 0.05 and table.notna().all().all()
     assert "zoo ui" in text and out["experiment"] == "main"
+    scores = out["scores"]
+    assert scores.dims == ("model", "date", "symbol")
+    assert list(scores["model"].values) == ["gru-ic", "gru-mse"]
     res = out["results"][0]
     assert res.score["date"].dt.year.values.min() == 2016

@@ -71,7 +71,7 @@ def run_main(
     from tqdm.auto import tqdm
 
     from zoo.train.data import open_source
-    from zoo.train.study import load_study, run_study
+    from zoo.train.study import load_study, run_study, study_scores
 
     t0 = time.perf_counter()
     study = load_study(study_path)
@@ -136,4 +136,10 @@ def run_main(
     echo(f"Runs are in MLflow: {uri}, experiment {experiment!r}. Open the UI with:")
     echo("    zoo ui" + ("" if uri == tracking.tracking_uri() else f" --uri {uri}"))
     echo(f"or compare in the terminal: zoo compare --experiment {experiment}")
-    return {"tables": tables, "results": results, "elapsed": elapsed, "experiment": experiment}
+    return {
+        "tables": tables,
+        "results": results,
+        "scores": study_scores(results),
+        "elapsed": elapsed,
+        "experiment": experiment,
+    }

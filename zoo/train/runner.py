@@ -18,7 +18,7 @@ from zoo.train import tracking
 from zoo.train.days import DaySet
 from zoo.train.ensemble import ensemble, stitch
 from zoo.train.source import DaySource
-from zoo.train.splits import resolve_purge, rolling_splits
+from zoo.train.splits import default_test_years, resolve_purge, rolling_splits
 from zoo.train.trainer import FitConfig, fit, predict
 
 #: Horizons the parent run's RankIC / RankICIR / win rate are logged for.
@@ -110,7 +110,11 @@ def run_spec(
 
     t = spec.train
     if not t.test_years:
-        raise TrainingError(f"spec {spec.name!r}: train.test_years is empty; name the years to test on")
+        # Resolved before hashing, so the run's spec (and its hash) names the years it tested on.
+        years = default_test_years(source.dates, t.train_years, t.valid_years)
+        log(f"[{spec.name}] train.test_years not set: testing on {list(years)} (the last full years)")
+        t = attrs.evolve(t, test_years=years)
+        spec = attrs.evolve(spec, train=t)
     if t.device != "cpu" and not torch.cuda.is_available():
         raise TrainingError(f"train.device={t.device!r} but no CUDA device is available; use 'cpu'")
     device = torch.device(t.device)

@@ -82,3 +82,23 @@ def rolling_splits(
             )
         out.append(Split(int(year), train, valid, test, purge))
     return out
+
+
+def default_test_years(
+    dates: Sequence | np.ndarray, train_years: int, valid_years: int, count: int = 3, min_days: int = 200
+) -> tuple[int, ...]:
+    """The last ``count`` calendar years with ``min_days`` trading days and room for train + valid before."""
+    d = np.asarray(dates).astype("datetime64[D]")
+    years, counts = np.unique(d.astype("datetime64[Y]").astype(int) + 1970, return_counts=True)
+    first = int(years[0]) + (1 if counts[0] < min_days else 0)
+    full = [
+        int(y)
+        for y, n in zip(years, counts, strict=True)
+        if n >= min_days and y >= first + train_years + valid_years
+    ]
+    if not full:
+        raise TrainingError(
+            f"train.test_years is empty and the data ({d[0]}..{d[-1]}) has no full year after "
+            f"{train_years} training + {valid_years} validation years; set train.test_years"
+        )
+    return tuple(full[-count:])

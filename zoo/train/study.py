@@ -170,3 +170,15 @@ def run_study(
             )
         )
     return results
+
+
+def study_scores(results: Sequence) -> Any:
+    """The variants' ensemble scores as one ``score`` DataArray (model, date, symbol), model = variant."""
+    import xarray as xr
+
+    if not results:
+        raise SpecError("no study results to combine")
+    aligned = xr.align(*[r.score for r in results], join="outer")
+    out = xr.concat(aligned, dim="model").assign_coords(model=[r.name for r in results])
+    out.name = "score"
+    return out.transpose("model", "date", "symbol")
