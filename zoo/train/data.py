@@ -67,6 +67,10 @@ class CubeSource:
 
     def test_day(self, i: int) -> Day | None:
         """Date ``i``'s batch of every eligible stock, labelled or not (out-of-sample scoring)."""
+        if self._labelled_ok[i]:
+            # The same stocks and windows as the labelled batch (a missing label drops no stock),
+            # so the cached training/validation day is reused instead of built and held twice.
+            return self._get(True, i)
         return self._get(False, i)
 
     def label(self, horizon: int) -> xr.DataArray:
