@@ -40,7 +40,9 @@ def _print_metrics(results) -> None:
 
 def _ui_hint(uri: str, experiment: str) -> None:
     typer.echo(f"\nRuns are in MLflow ({uri}), experiment {experiment!r}. Open the UI with:")
-    typer.echo("    zoo ui" + ("" if uri.endswith("/mlflow.db") and "MLFLOW" not in uri else f" --uri {uri}"))
+    from zoo.train import tracking
+
+    typer.echo("    zoo ui" + ("" if uri == tracking.tracking_uri() else f" --uri {uri}"))
     typer.echo("and compare the runs in the terminal with:")
     typer.echo(f"    zoo compare --experiment {experiment}")
 
