@@ -191,3 +191,41 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
     assert list(scores["model"].values) == ["gru-ic", "gru-mse"]
     res = out["results"][0]
     assert res.score["date"].dt.year.values.min() == 2016
+
+
+def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path):
+    from test_train_tracking import ToySource
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    path = _write_study(
+        tmp_path,
+        '[study]\nname = "resume"\nspecs = ["SPECS/gru.toml"]\n'
+        '[study.grid]\n"train.loss" = ["ic", "weighted_mse"]\n',
+    )
+    sets = [*TINY, "train.test_years=[2020, 2021]"]
+
+    def kill(year: int, seed: int) -> None:
+        raise KeyboardInterrupt  # as if Ctrl-C arrived right after the first child finished
+
+    with pytest.raises(KeyboardInterrupt):
+        run_study(load_study(path), sets, uri=uri, open_source=lambda d: ToySource(), on_child_done=kill)
+    done: list[tuple[int, int]] = []
+    results = run_study(
+        load_study(path),
+        sets,
+        uri=uri,
+        open_source=lambda d: ToySource(),
+        on_child_done=lambda y, s: done.append((y, s)),
+    )
+    assert [(r.trained, r.reused) for r in results] == [(1, 1), (2, 0)]
+    assert done == [(2021, 0), (2020, 0), (2021, 0)]  # gru-ic's 2020 run was not redone
+    from zoo.train import tracking
+
+    c = tracking.client(uri)
+    exp = c.get_experiment_by_name("resume")
+    runs = c.search_runs([exp.experiment_id])
+    assert {r.info.status for r in runs} == {"FINISHED"}  # the interrupted parent was resumed, not duplicated
+    children = [(r.info.run_name) for r in runs if r.data.tags.get("zoo.role") == "child"]
+    assert sorted(children) == sorted(
+        f"{v}-{y}-s0" for v in ("gru-ic", "gru-weighted_mse") for y in (2020, 2021)
+    )
