@@ -89,8 +89,10 @@ def test_set_overrides_values_lists_and_components():
             "model.trunk.0.hidden=32",
             "model.branches.trend.mixer.name=demean",  # another component: its params reset
             "data.universe=csi500",
+            'name="renamed"',  # the spec's own name is not a component: nothing else resets
         ],
     )
+    assert spec.name == "renamed"
     assert spec.train.patience == 3 and spec.train.seeds == (1, 2)
     assert spec.model.trunk[0].params["hidden"] == 32
     assert spec.model.branches["trend"].mixer.name == "demean"

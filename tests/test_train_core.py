@@ -246,3 +246,23 @@ def test_fit_refuses_days_without_enough_stocks():
     days = _days(3, 8, 0)
     with pytest.raises(TrainingError, match="at least 10"):
         fit(_Linear(3), _loss("ic"), list_dayset(days), list_dayset(days), FitConfig(max_epochs=1), seed=0)
+
+
+def test_training_rank_ic_matches_scipy_with_ties_and_scores_a_constant_zero():
+    import numpy as np
+    import torch
+    from scipy.stats import spearmanr
+
+    from zoo.train.labels import normalize_labels, rank_ic
+
+    rng = np.random.default_rng(0)
+    pred = rng.integers(0, 5, 200).astype(np.float32)  # many ties
+    y = rng.integers(0, 7, 200).astype(np.float32)
+    valid = torch.from_numpy(rng.random(200) > 0.1)
+    ok = valid.numpy()
+    expected = spearmanr(pred[ok], y[ok]).statistic
+    got = rank_ic(torch.from_numpy(pred), torch.from_numpy(y), valid)
+    assert abs(got - expected) < 1e-5
+    assert rank_ic(torch.zeros(50), torch.randn(50), torch.ones(50, dtype=torch.bool)) == 0.0
+    ranks = normalize_labels(torch.tensor([3.0, 1.0, 3.0, 3.0, 0.0]), torch.ones(5, dtype=torch.bool), "rank")
+    assert ranks[0] == ranks[2] == ranks[3]  # equal labels, equal targets

@@ -133,8 +133,8 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Iterable[str]) -> dict[st
                     node = node[idx]
             elif isinstance(node, dict):
                 if last:
-                    if part == "name" and "name" in node and node["name"] != value:
-                        node.clear()  # another component: its params start from its own defaults
+                    if depth > 0 and part == "name" and "name" in node and node["name"] != value:
+                        node.clear()  # another component (not the spec's own name): params reset
                     node[part] = value
                 else:
                     node = node.setdefault(part, {})

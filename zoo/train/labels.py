@@ -8,12 +8,20 @@ from zoo.errors import TrainingError
 
 
 def rank_(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """Ranks 0..n-1 of the valid entries (invalid ones get arbitrary values; mask them out)."""
-    big = torch.finfo(values.dtype).max
-    filled = torch.where(valid, values, torch.full_like(values, big))
-    order = torch.argsort(filled, stable=True)
+    """Average ranks (ties share the mean of their positions, 0-based) of the valid entries.
+
+    Invalid entries sort last and get arbitrary values; mask them out.
+    """
+    filled = torch.where(valid, values, torch.full_like(values, torch.inf))
+    ordered, order = torch.sort(filled, stable=True)
+    n = values.numel()
+    starts_group = torch.ones(n, dtype=torch.bool, device=values.device)
+    starts_group[1:] = ordered[1:] != ordered[:-1]
+    group = torch.cumsum(starts_group, 0) - 1
+    first = torch.nonzero(starts_group).squeeze(1)
+    last = torch.cat([first[1:], first.new_tensor([n])]) - 1
     ranks = torch.empty_like(values)
-    ranks[order] = torch.arange(values.numel(), dtype=values.dtype, device=values.device)
+    ranks[order] = ((first + last).to(values.dtype) / 2)[group]
     return ranks
 
 
@@ -42,7 +50,10 @@ def normalize_labels(y: torch.Tensor, valid: torch.Tensor, how: str) -> torch.Te
 
 
 def rank_ic(pred: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> float:
-    """Spearman correlation of ``pred`` and ``y`` over the valid, finite entries (NaN if < 3)."""
+    """Spearman correlation of ``pred`` and ``y`` over the valid, finite entries (NaN if < 3).
+
+    A constant side scores 0, so a collapsed model never looks good to early stopping.
+    """
     valid = valid & torch.isfinite(y) & torch.isfinite(pred)
     if int(valid.sum()) < 3:
         return float("nan")
