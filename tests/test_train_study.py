@@ -163,6 +163,7 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
     from zoo.train.main_job import MAIN_CUTS, run_main
 
     monkeypatch.setenv("DECOMPZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)  # the study report goes to ./reports/<experiment>
     study = _write_study(
         tmp_path,
         '[study]\nname = "m"\nspecs = ["SPECS/gru.toml"]\nset = ["train.test_years=[2016]"]\n'
@@ -186,6 +187,9 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
     assert list(table.index) == ["RankIC", "RankICIR", "IC win rate"]
     assert table.loc["RankIC", "oracle"] > 0.05 and table.notna().all().all()
     assert "zoo ui" in text and out["experiment"] == "main"
+    assert "TOP group (all, 20 groups) gru-ic: ann. return" in text  # the evaluation ran on the runs
+    assert "TOP group (all, 20 groups) gru-mse: ann. return" in text
+    assert out["evaluation"].report.is_file() and out["evaluation"].report.parent.parent.name == "reports"
     scores = out["scores"]
     assert scores.dims == ("model", "date", "symbol")
     assert list(scores["model"].values) == ["gru-ic", "gru-mse"]

@@ -129,6 +129,7 @@ def run_main(
         echo(tables[h].round(3).to_string())
     echo("\nThe report's Fig. 8 (Wind data, CSI All Share, 2019-2025), for orientation only:")
     echo(fig8_table(REPORT_FIG8, 10).to_string())
+    evaluation = evaluate_study(results, sources, uri, echo)
     elapsed = time.perf_counter() - t0
     trained = sum(r.trained for r in results)
     reused = sum(r.reused for r in results)
@@ -142,4 +143,20 @@ def run_main(
         "scores": study_scores(results),
         "elapsed": elapsed,
         "experiment": experiment,
+        "evaluation": evaluation,
     }
+
+
+def evaluate_study(results, sources: dict, uri: str, echo: Callable[[str], None]):
+    """Run the report's factor tests on the study's parent runs and print the TOP-group lines."""
+    from evaluation.tracking import evaluate_runs
+
+    cube = next(iter(sources.values())).cube if sources else None
+    study = evaluate_runs([r.parent_run_id for r in results], uri=uri, cube=cube, echo=echo)
+    first = study.result
+    echo("\nWeekly quantile-group test (signal on the week's last day, trade at the next week's first close,")
+    echo("limit-up/down and suspended stocks excluded, no costs), TOP group:")
+    for model in first.models:
+        echo("  " + first.top_line(model))
+    echo(f"All tables and plots (IC by universe, groups, styles, correlations): {study.report}")
+    return study
