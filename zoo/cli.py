@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -35,6 +36,8 @@ for _module in (cli_model, cli_data, cli_train, cli_eval, cli_enhance):
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``zoo`` script: a ZooError becomes one message and exit code 2."""
+    if not sys.stderr.isatty():  # MLflow's artifact download bars would litter logs and pipes
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         app(args=argv, standalone_mode=True)  # click reports usage errors itself and exits
     except SystemExit as exc:

@@ -10,6 +10,9 @@ Shapes: N stocks of one day, T steps, F fields, d width.
 | head          | ``h (N,T',d)`` -> ``(N,)``                |                                |
 | loss          | ``pred (N,), target (N,), mask (N,)`` -> scalar | ``label_norm: str``      |
 
+Encoders and heads treat every stock on its own (the model may run them over blocks of stocks);
+stocks meet only in mixers (and losses).
+
 ``ctx`` is the day's side information, a mapping of tensors of length N: at least ``size`` (float),
 ``industry`` (int64) and ``mask`` (bool, True where the stock is valid). Stocks with ``mask`` False
 take part in no cross-sectional statistic.
