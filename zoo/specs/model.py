@@ -30,7 +30,7 @@ class BranchSpec:
     @encoder.validator
     def _encoder_not_empty(self, attribute: attrs.Attribute, value: tuple) -> None:
         if not value:
-            raise ValueError("encoder must list at least one stage, e.g. [{name = \"patch_conv\"}]")
+            raise ValueError('encoder must list at least one stage, e.g. [{name = "patch_conv"}]')
 
 
 @frozen
