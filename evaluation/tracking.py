@@ -9,44 +9,27 @@ evaluates all of them together (one model per parent, named by its spec); writes
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import attrs
 import numpy as np
+import tomli_w
 import xarray as xr
 
 from evaluation.report import EvalResult, evaluate
-from zoo.errors import EvaluationError
+from zoo.errors import EvaluationError, SpecError
+from zoo.runs import local_artifact, open_client, resolve_parents, tracking_uri
 from zoo.specs.evaluate import EvalSpec
+from zoo.specs.loader import converter, load_section
 
 SCORE_ARTIFACT = "scores/ensemble.zarr"
 SPEC_ARTIFACT = "spec.toml"
 ARTIFACT_DIR = "evaluation"
 METRIC_PREFIX = "eval."
-
-
-def tracking_uri(uri: str | None = None) -> str:
-    """``uri``, else ``MLFLOW_TRACKING_URI``, else ``sqlite:///<cwd>/mlflow.db`` (the trainer's default)."""
-    return uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(Path.cwd() / 'mlflow.db').resolve()}"
-
-
-def _client(uri: str):
-    from mlflow.tracking import MlflowClient
-
-    try:
-        c = MlflowClient(tracking_uri=uri)
-        c.search_experiments(max_results=1)
-    except Exception as exc:  # MLflow raises many types for a bad store
-        raise EvaluationError(f"cannot open the MLflow store {uri!r}: {exc}") from exc
-    return c
 
 
 @dataclass
@@ -65,69 +48,6 @@ class StudyEvaluation:
         return self.out_dir / "report.html"
 
 
-def _get_run(c, run_id: str):
-    try:
-        return c.get_run(run_id)
-    except Exception:  # an unknown id raises MlflowException; treat the text as a study name
-        return None
-
-
-def resolve_parents(c, target: str | Sequence[str]) -> tuple[str, list[Any]]:
-    """The experiment name and the parent runs that ``target`` names (see the module docstring)."""
-    if not isinstance(target, str):
-        runs = []
-        for rid in target:
-            run = _get_run(c, rid)
-            if run is None:
-                raise EvaluationError(f"no MLflow run with id {rid!r}")
-            runs.append(_parent_of(c, run))
-        if not runs:
-            raise EvaluationError("no run ids given to evaluate")
-        return c.get_experiment(runs[0].info.experiment_id).name, runs
-    run = _get_run(c, target) if re.fullmatch(r"[0-9a-f]{32}", target) else None
-    if run is not None:
-        parent = _parent_of(c, run)
-        return c.get_experiment(parent.info.experiment_id).name, [parent]
-    exp = c.get_experiment_by_name(target)
-    if exp is None:
-        known = sorted(e.name for e in c.search_experiments())
-        raise EvaluationError(f"{target!r} is neither a run id nor a study (experiment); studies: {known}")
-    runs = c.search_runs(
-        [exp.experiment_id],
-        filter_string="tags.`zoo.role` = 'parent'",
-        order_by=["attributes.start_time DESC"],
-        max_results=5000,
-    )
-    newest: dict[str, Any] = {}
-    for run in runs:  # the newest parent of each spec name
-        newest.setdefault(run.data.tags.get("zoo.spec_name", run.info.run_name), run)
-    if not newest:
-        raise EvaluationError(f"study {target!r} has no parent runs (tag zoo.role=parent)")
-    return exp.name, list(reversed(list(newest.values())))
-
-
-def _parent_of(c, run):
-    tags = run.data.tags
-    if tags.get("zoo.role") == "child" and "mlflow.parentRunId" in tags:
-        return c.get_run(tags["mlflow.parentRunId"])
-    return run
-
-
-def _local_artifact(c, run_id: str, path: str, tmp: str) -> Path:
-    """A local path of a run's artifact: in place for a file store, else downloaded into ``tmp``."""
-    root = c.get_run(run_id).info.artifact_uri
-    if root.startswith("file://") or root.startswith("/"):
-        from urllib.parse import unquote, urlparse
-
-        local = Path(unquote(urlparse(root).path) if root.startswith("file://") else root) / path
-        if local.exists():
-            return local
-    try:
-        return Path(c.download_artifacts(run_id, path, tmp))
-    except Exception as exc:
-        raise EvaluationError(f"run {run_id} has no artifact {path!r} ({exc})") from exc
-
-
 def load_score(path: Path, run_id: str) -> xr.DataArray:
     """The ``score`` DataArray (date, symbol) of a Zarr store written by the trainer."""
     try:
@@ -141,44 +61,19 @@ def load_score(path: Path, run_id: str) -> xr.DataArray:
     return da.assign_coords(symbol=np.array(da["symbol"].values.tolist(), dtype=str))
 
 
-def eval_spec_from_toml(text: str, where: str) -> EvalSpec:
+def eval_spec_from_toml(text: str, where: str, overrides: Sequence[str] = ()) -> EvalSpec:
     """The ``[evaluate]`` section of a spec's TOML text as an EvalSpec (defaults when absent)."""
     try:
-        table = tomllib.loads(text).get("evaluate", {})
-    except tomllib.TOMLDecodeError as exc:
-        raise EvaluationError(f"{where}: not valid TOML ({exc})") from exc
-    return _build_spec(table, where)
-
-
-def _build_spec(table: Mapping[str, Any], where: str) -> EvalSpec:
-    known = {a.name for a in attrs.fields(EvalSpec)}
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise EvaluationError(f"{where}: unknown evaluate key(s) {unknown}; known: {sorted(known)}")
-    try:
-        return EvalSpec(**table)
-    except (TypeError, ValueError) as exc:
-        raise EvaluationError(f"{where}: evaluate section: {exc}") from exc
+        return load_section(text, "evaluate", EvalSpec, overrides, where)
+    except SpecError as exc:
+        raise EvaluationError(str(exc)) from None
 
 
 def apply_overrides(spec: EvalSpec, overrides: Sequence[str]) -> EvalSpec:
-    """``evaluate.KEY=VALUE`` (TOML value) overrides, e.g. ``evaluate.horizons=[5, 10]``."""
-    table = attrs.asdict(spec)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        key = key.strip().removeprefix("evaluate.")
-        if not sep or not key:
-            raise EvaluationError(f"--set {item!r}: expected evaluate.KEY=VALUE")
-        try:
-            parsed = tomllib.loads(f"v = {value}")["v"]
-        except tomllib.TOMLDecodeError:
-            parsed = value  # a bare word is a string, like the spec loader's --set
-        if "." in key:  # e.g. groups.all=10
-            head, _, sub = key.partition(".")
-            table[head] = {**dict(table.get(head, {})), sub: parsed}
-        else:
-            table[key] = parsed
-    return _build_spec(table, "--set")
+    """``evaluate.KEY=VALUE`` overrides (TOML values; the prefix may be left out): ``horizons=[5, 10]``."""
+    text = tomli_w.dumps({"evaluate": converter.unstructure(spec)})
+    keyed = [o if o.strip().startswith("evaluate.") else f"evaluate.{o.strip()}" for o in overrides]
+    return eval_spec_from_toml(text, "--set", keyed)
 
 
 def _open_cube(store: str, run_id: str) -> xr.Dataset:
@@ -203,8 +98,8 @@ def evaluate_runs(
 
     ``out_dir`` defaults to ``reports/<study>``; ``cube`` skips opening the runs' data store (tests).
     """
-    c = _client(tracking_uri(uri))
-    experiment, runs = resolve_parents(c, target)
+    c = open_client(tracking_uri(uri), EvaluationError)
+    experiment, runs = resolve_parents(c, target, EvaluationError)
     notes: list[str] = []
     scores, names, spec, store, fingerprint = [], {}, None, None, None
     with tempfile.TemporaryDirectory() as tmp:
@@ -215,14 +110,14 @@ def evaluate_runs(
             if name in names:
                 name = f"{name}-{tags.get('zoo.spec_hash', rid)[:6]}"
             try:
-                path = _local_artifact(c, rid, SCORE_ARTIFACT, tmp)
+                path = local_artifact(c, rid, SCORE_ARTIFACT, tmp, EvaluationError)
             except EvaluationError:
                 notes.append(f"skipped {name} ({rid}): no {SCORE_ARTIFACT} yet (unfinished run?)")
                 continue
             scores.append(load_score(path, rid).expand_dims(model=[name]))
             names[name] = rid
             try:
-                text = _local_artifact(c, rid, SPEC_ARTIFACT, tmp).read_text()
+                text = local_artifact(c, rid, SPEC_ARTIFACT, tmp, EvaluationError).read_text()
                 this_spec = eval_spec_from_toml(text, f"run {rid} {SPEC_ARTIFACT}")
             except EvaluationError as exc:
                 notes.append(f"{name}: {exc}; using the default [evaluate] settings")

@@ -105,7 +105,7 @@ def test_unknown_target_and_bad_overrides(store):
     uri, cube, _, _ = store
     with pytest.raises(EvaluationError, match="neither a run id nor a study"):
         tracking.evaluate_runs("nope", uri=uri, cube=cube)
-    with pytest.raises(EvaluationError, match="unknown evaluate key"):
+    with pytest.raises(EvaluationError, match=r"evaluate: unknown key\(s\) colour"):
         tracking.apply_overrides(EvalSpec(), ["evaluate.colour=1"])
     with pytest.raises(EvaluationError, match="label"):
         tracking.apply_overrides(EvalSpec(), ["evaluate.label=excess"])

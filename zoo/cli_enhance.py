@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import tempfile
-import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
 import typer
 
-from zoo.errors import SpecError, ZooError
+from zoo.errors import ZooError
+from zoo.runs import local_artifact, open_client, resolve_parents
+from zoo.runs import tracking_uri as runs_store_uri
 
 SCORE_ARTIFACT = "scores/ensemble.zarr"
 ARTIFACT_DIR = "enhance"
@@ -17,65 +18,17 @@ ARTIFACT_DIR = "enhance"
 
 def enhance_spec_from_toml(text: str, overrides: Sequence[str] = (), source: str = "spec.toml"):
     """The ``[enhance]`` section of a spec's TOML text with ``--set enhance.KEY=VALUE`` overrides applied."""
-    import cattrs
+    from zoo.specs import EnhanceSpec, load_section
 
-    from zoo.specs import EnhanceSpec, apply_overrides, converter
-
-    try:
-        raw = tomllib.loads(text) if text else {}
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"{source}: not valid TOML: {exc}") from exc
-    bad = [o for o in overrides if not o.startswith("enhance.")]
-    if bad:
-        raise SpecError(f"zoo enhance takes only enhance.* overrides; got {bad}")
-    raw = apply_overrides(raw, overrides)
-    try:
-        return converter.structure(raw.get("enhance", {}), EnhanceSpec)
-    except cattrs.BaseValidationError as exc:
-        raise SpecError(f"{source}: [enhance]: {'; '.join(_leaves(exc))}") from exc
-    except (TypeError, ValueError) as exc:
-        raise SpecError(f"{source}: [enhance]: {exc}") from exc
-
-
-def _leaves(exc: BaseException) -> list[str]:
-    """The messages of the innermost errors of a (nested) cattrs validation error, with their keys."""
-    subs = getattr(exc, "exceptions", None)
-    if not subs:
-        return [str(exc) or type(exc).__name__]
-    out = []
-    for sub in subs:
-        note = next((n for n in getattr(sub, "__notes__", []) if "@ attribute" in n), "")
-        key = note.rpartition("@ attribute ")[2].strip()
-        out += [f"enhance.{key}: {m}" if key and key not in m else m for m in _leaves(sub)]
-    return out
-
-
-def resolve_runs(c, target: str) -> tuple[list, str]:
-    """Parent runs named by ``target``: a run id, else every parent run of the experiment so named."""
-    try:
-        run = c.get_run(target)
-    except Exception:  # MLflow raises its own exception types for an unknown id
-        run = None
-    if run is not None:
-        return [run], run.info.run_name or target
-    exp = c.get_experiment_by_name(target)
-    if exp is None:
-        names = sorted(e.name for e in c.search_experiments())
-        raise ZooError(f"{target!r} is neither a run id nor a study (experiment); studies here: {names}")
-    runs = c.search_runs([exp.experiment_id], filter_string="tags.`zoo.role` = 'parent'", max_results=1000)
-    runs = [r for r in runs if r.info.status == "FINISHED"]
-    if not runs:
-        raise ZooError(f"study {target!r} has no finished parent run to enhance")
-    return runs, target
+    return load_section(text, "enhance", EnhanceSpec, overrides, source)
 
 
 def _spec_text(c, run_id: str) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            path = c.download_artifacts(run_id, "spec.toml", tmp)
-        except Exception:  # an old run without the artifact: the [enhance] defaults apply
+            return local_artifact(c, run_id, "spec.toml", tmp).read_text(encoding="utf-8")
+        except ZooError:  # an old run without the artifact: the [enhance] defaults apply
             return ""
-        return Path(path).read_text(encoding="utf-8")
 
 
 def enhance_run(
@@ -156,11 +109,9 @@ def register(app: typer.Typer) -> None:
         import matplotlib.pyplot as plt
 
         from evaluation.enhance.report import plot_excess_nav, summary_markdown
-        from zoo.train.tracking import client
-        from zoo.train.tracking import tracking_uri as resolve_uri
 
-        c = client(resolve_uri(tracking_uri))
-        runs, name = resolve_runs(c, run_or_study)
+        c = open_client(runs_store_uri(tracking_uri or None))
+        name, runs = resolve_parents(c, run_or_study)
         out_dir = report or Path("reports") / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
         out_dir.mkdir(parents=True, exist_ok=True)
         sections, cache = [], {}

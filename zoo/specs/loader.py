@@ -214,6 +214,24 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), plugins: Sequence
     return loads_spec(read_raw(path), source=str(path), overrides=overrides, plugins=plugins)
 
 
+def load_section(
+    text: str, section: str, cls: type, overrides: Sequence[str] = (), source: str = "spec.toml"
+):
+    """One section of a spec's TOML text as ``cls`` (defaults when absent), with ``section.*`` overrides.
+
+    Used where a command reads back a logged spec (``zoo evaluate``, ``zoo enhance``).
+    """
+    try:
+        raw = tomllib.loads(text) if text else {}
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{source}: not valid TOML: {exc}") from None
+    bad = [o for o in overrides if not o.strip().startswith(f"{section}.")]
+    if bad:
+        raise SpecError(f"only {section}.KEY=VALUE overrides apply here; got {bad}")
+    table = apply_overrides({section: raw.get(section, {})}, overrides)[section]
+    return structure_checked(converter, table, cls, source, prefix=section)
+
+
 # --------------------------------------------------------------------------- canonical form
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import tempfile
@@ -14,9 +13,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from zoo import runs
 from zoo.errors import TrainingError
 
-DEFAULT_DB = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
 _PARAMS_PER_CALL = 100  # MLflow's log_batch limit
 _REPO = Path(__file__).resolve().parents[2]
@@ -24,10 +23,7 @@ _REPO = Path(__file__).resolve().parents[2]
 
 def tracking_uri(spec_uri: str = "") -> str:
     """``MLFLOW_TRACKING_URI``, else the spec's, else ``sqlite:///<cwd>/mlflow.db`` (MLflow 3's default)."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or spec_uri
-    if uri:
-        return uri
-    return f"sqlite:///{(Path.cwd() / DEFAULT_DB).resolve()}"
+    return runs.tracking_uri(None, spec_uri)
 
 
 def artifact_root(uri: str) -> str:
@@ -40,14 +36,7 @@ def artifact_root(uri: str) -> str:
 
 def client(uri: str):
     """An ``MlflowClient`` on ``uri``; a store MLflow cannot open is a TrainingError naming it."""
-    from mlflow.tracking import MlflowClient
-
-    try:
-        c = MlflowClient(tracking_uri=uri)
-        c.search_experiments(max_results=1)
-    except Exception as exc:  # MLflow raises many types for a bad store
-        raise TrainingError(f"cannot open the MLflow store {uri!r}: {exc}") from exc
-    return c
+    return runs.open_client(uri, TrainingError)
 
 
 def ensure_experiment(c, name: str, uri: str) -> str:

@@ -1,0 +1,105 @@
+"""The MLflow run store as training, evaluation and enhancement all see it (no torch here).
+
+Layout: docs/ARCHITECTURE.md ("MLflow layout"). One place resolves the store, opens a client, turns
+a command-line target (study name, parent or child run id, list of ids) into parent runs, and finds a
+run's artifact on disk.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from zoo.errors import ZooError
+
+DEFAULT_DB = "mlflow.db"
+
+
+def tracking_uri(uri: str | None = None, spec_uri: str = "") -> str:
+    """``uri``, else ``MLFLOW_TRACKING_URI``, else the spec's, else ``sqlite:///<cwd>/mlflow.db``."""
+    chosen = uri or os.environ.get("MLFLOW_TRACKING_URI") or spec_uri
+    return chosen or f"sqlite:///{(Path.cwd() / DEFAULT_DB).resolve()}"
+
+
+def open_client(uri: str, error: type[ZooError] = ZooError):
+    """An ``MlflowClient`` on ``uri``; a store MLflow cannot open raises ``error`` naming it."""
+    from mlflow.tracking import MlflowClient
+
+    try:
+        c = MlflowClient(tracking_uri=uri)
+        c.search_experiments(max_results=1)
+    except Exception as exc:  # MLflow raises many types for a bad store
+        raise error(f"cannot open the MLflow store {uri!r}: {exc}") from exc
+    return c
+
+
+def _get_run(c, run_id: str):
+    try:
+        return c.get_run(run_id)
+    except Exception:  # an unknown id raises MlflowException; the caller decides what it means
+        return None
+
+
+def parent_of(c, run):
+    """The parent run of a child run; a parent (or a plain run) is its own."""
+    tags = run.data.tags
+    if tags.get("zoo.role") == "child" and "mlflow.parentRunId" in tags:
+        return c.get_run(tags["mlflow.parentRunId"])
+    return run
+
+
+def resolve_parents(
+    c, target: str | Sequence[str], error: type[ZooError] = ZooError
+) -> tuple[str, list[Any]]:
+    """(experiment name, parent runs) for a study name, a parent or child run id, or a list of ids.
+
+    A study gives the newest parent run of each spec name, oldest first (a rerun supersedes older ones).
+    """
+    if not isinstance(target, str):
+        runs = []
+        for rid in target:
+            run = _get_run(c, rid)
+            if run is None:
+                raise error(f"no MLflow run with id {rid!r}")
+            runs.append(parent_of(c, run))
+        if not runs:
+            raise error("no run ids given")
+        return c.get_experiment(runs[0].info.experiment_id).name, runs
+    run = _get_run(c, target) if re.fullmatch(r"[0-9a-f]{32}", target) else None
+    if run is not None:
+        parent = parent_of(c, run)
+        return c.get_experiment(parent.info.experiment_id).name, [parent]
+    exp = c.get_experiment_by_name(target)
+    if exp is None:
+        known = sorted(e.name for e in c.search_experiments())
+        raise error(f"{target!r} is neither a run id nor a study (experiment); studies: {known}")
+    runs = c.search_runs(
+        [exp.experiment_id],
+        filter_string="tags.`zoo.role` = 'parent'",
+        order_by=["attributes.start_time DESC"],
+        max_results=5000,
+    )
+    newest: dict[str, Any] = {}
+    for run in runs:
+        newest.setdefault(run.data.tags.get("zoo.spec_name", run.info.run_name), run)
+    if not newest:
+        raise error(f"study {target!r} has no parent runs (tag zoo.role=parent)")
+    return exp.name, list(reversed(list(newest.values())))
+
+
+def local_artifact(c, run_id: str, path: str, tmp: str, error: type[ZooError] = ZooError) -> Path:
+    """A local path of a run's artifact: read in place from a local store, else downloaded into ``tmp``."""
+    root = c.get_run(run_id).info.artifact_uri
+    if root.startswith("file://") or root.startswith("/"):
+        from urllib.parse import unquote, urlparse
+
+        local = Path(unquote(urlparse(root).path) if root.startswith("file://") else root) / path
+        if local.exists():
+            return local
+    try:
+        return Path(c.download_artifacts(run_id, path, tmp))
+    except Exception as exc:
+        raise error(f"run {run_id} has no artifact {path!r} ({exc})") from exc
