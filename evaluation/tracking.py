@@ -21,6 +21,7 @@ import tomli_w
 import xarray as xr
 
 from evaluation.report import EvalResult, evaluate
+from zoo import runs
 from zoo.errors import EvaluationError, SpecError
 from zoo.runs import local_artifact, open_client, resolve_parents, tracking_uri
 from zoo.specs.evaluate import EvalSpec
@@ -51,14 +52,9 @@ class StudyEvaluation:
 def load_score(path: Path, run_id: str) -> xr.DataArray:
     """The ``score`` DataArray (date, symbol) of a Zarr store written by the trainer."""
     try:
-        ds = xr.open_zarr(path, consolidated=False)
-    except Exception as exc:
-        raise EvaluationError(f"run {run_id}: cannot read {path} as a Zarr score store ({exc})") from exc
-    if "score" not in ds:
-        raise EvaluationError(f"run {run_id}: {path} has no 'score' array (has {list(ds.data_vars)})")
-    da = ds["score"].load()
-    # Zarr v3 returns numpy StringDType, which does not cast to "<U"; go through a list
-    return da.assign_coords(symbol=np.array(da["symbol"].values.tolist(), dtype=str))
+        return runs.load_score(path, EvaluationError)
+    except EvaluationError as exc:
+        raise EvaluationError(f"run {run_id}: {exc}") from None
 
 
 def eval_spec_from_toml(text: str, where: str, overrides: Sequence[str] = ()) -> EvalSpec:

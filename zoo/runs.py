@@ -103,3 +103,27 @@ def local_artifact(c, run_id: str, path: str, tmp: str, error: type[ZooError] = 
         return Path(c.download_artifacts(run_id, path, tmp))
     except Exception as exc:
         raise error(f"run {run_id} has no artifact {path!r} ({exc})") from exc
+
+
+def load_score(path: str | Path, error: type[ZooError] = ZooError) -> Any:
+    """The ``score`` DataArray of a Zarr store written by the trainer, read into memory."""
+    import numpy as np
+    import xarray as xr
+
+    try:
+        ds = xr.open_zarr(path, consolidated=False)
+    except Exception as exc:
+        raise error(f"cannot read {path} as a Zarr score store ({exc})") from exc
+    if "score" not in ds:
+        raise error(f"{path} has no 'score' array (variables: {list(ds.data_vars)})")
+    da = ds["score"].load()
+    # Zarr v3 gives numpy StringDType symbols, which do not cast to "<U"; go through a list
+    return da.assign_coords(symbol=np.array(da["symbol"].values.tolist(), dtype=str))
+
+
+def run_score(c, run_id: str, path: str, error: type[ZooError] = ZooError) -> Any:
+    """A run's score artifact as an in-memory DataArray (read in place when the store is local)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return load_score(local_artifact(c, run_id, path, tmp, error), error)

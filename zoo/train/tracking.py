@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -136,25 +135,9 @@ def save_scores(score: xr.DataArray, path: str | Path) -> Path:
 
 def load_scores(path: str | Path) -> xr.DataArray:
     """Read a ``score`` Zarr store written by :func:`save_scores` into memory."""
-    try:
-        ds = xr.open_zarr(path, consolidated=False)
-    except Exception as exc:
-        raise TrainingError(f"cannot read the score store {path}: {exc}") from exc
-    if "score" not in ds:
-        raise TrainingError(f"{path} has no 'score' array (variables: {list(ds.data_vars)})")
-    da = ds["score"].load()
-    return da.assign_coords(symbol=np.array(da["symbol"].values.tolist(), dtype=str))
+    return runs.load_score(path, TrainingError)
 
 
 def download_scores(c, run_id: str, artifact_path: str) -> xr.DataArray:
     """Load a run's score artifact (read in place from a local store; downloaded from a remote one)."""
-    root = c.get_run(run_id).info.artifact_uri
-    if root.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-
-        local = Path(unquote(urlparse(root).path)) / artifact_path
-        if local.exists():
-            return load_scores(local)
-    with tempfile.TemporaryDirectory() as tmp:
-        local = c.download_artifacts(run_id, artifact_path, tmp)
-        return load_scores(local)
+    return runs.run_score(c, run_id, artifact_path, TrainingError)
