@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy.stats import rankdata
 
 from evaluation._cube import check_dates, close_panel, flag_panel, universe_mask
+from evaluation.ic import rank_rows
 from zoo.errors import EvaluationError
 
 TRADING_DAYS = 252
@@ -39,6 +39,17 @@ def weekly_schedule(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def log_price_index(cube: xr.Dataset, close: np.ndarray | None = None) -> np.ndarray:
     """Cumulative daily log return ``(date, symbol)``: forward-filled closes, 0 over gaps and breach days."""
     close = close_panel(cube, "group back-test") if close is None else close
+    breach = flag_panel(cube, "breach")
+    out = np.empty(close.shape)
+    step = max(1, (1 << 18) // max(close.shape[0], 1))
+    # blocks of stocks: each column is computed alone, and a block's temporaries stay in cache
+    for j in range(0, close.shape[1], step):
+        out[:, j : j + step] = _log_index(close[:, j : j + step], breach[:, j : j + step])
+    return out
+
+
+def _log_index(close: np.ndarray, breach: np.ndarray) -> np.ndarray:
+    """``log_price_index`` of a block of stocks."""
     with np.errstate(invalid="ignore", divide="ignore"):
         logc = np.log(close)
     finite = np.isfinite(logc)
@@ -49,7 +60,7 @@ def log_price_index(cube: xr.Dataset, close: np.ndarray | None = None) -> np.nda
     step = np.zeros(close.shape)
     step[1:] = filled[1:] - filled[:-1]
     step[~np.isfinite(step)] = 0.0  # before a stock's first bar
-    step[flag_panel(cube, "breach")] = 0.0
+    step[breach] = 0.0
     step[0] = 0.0
     return np.cumsum(step, axis=0, out=step)
 
@@ -57,7 +68,7 @@ def log_price_index(cube: xr.Dataset, close: np.ndarray | None = None) -> np.nda
 def assign_groups(score: np.ndarray, eligible: np.ndarray, n_groups: int) -> np.ndarray:
     """Equal-count groups 0..G-1 per row by average rank among eligible finite scores; -1 elsewhere."""
     s = np.where(eligible & np.isfinite(score), score, np.nan)
-    ranks = rankdata(s, axis=1, nan_policy="omit") if s.size else s
+    ranks = rank_rows(s)
     n = np.isfinite(s).sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         g = np.floor((ranks - 0.5) / n * n_groups)
@@ -198,28 +209,48 @@ def group_backtest(
     end = np.where(nxt < all_trade.size, all_trade[np.minimum(nxt, all_trade.size - 1)], len(dates) - 1)
     lp = log_price_index(cube, close)
     n_cols = n_groups + 1
+    n_sym = groups.shape[1]
+    # per week, the column of each stock (G + 1 = not held) and the counts of every group and the benchmark
+    gcol = np.where(groups >= 0, groups, n_cols).astype(np.intp)
+    offset = (np.arange(signal.size) * (n_cols + 1))[:, None]
+    count = np.bincount((gcol + offset).ravel(), minlength=signal.size * (n_cols + 1))
+    count = count.reshape(signal.size, n_cols + 1)[:, :n_cols].astype(np.float64)
+    count[:, n_groups] = eligible_bench.sum(axis=1)
+    with np.errstate(divide="ignore"):
+        inv = 1.0 / count  # the equal weight of a member of each group
     value_rows, values, turnover = [], [], np.full((signal.size, n_groups), np.nan)
-    prev_w = None
-    # one step per week (hundreds), each a matrix product over all stocks and groups
+    prev_w = np.zeros(n_sym)
+    # one step per week (hundreds): a matrix product over all stocks for the values; the turnover
+    # from per-stock vectors, as each stock is in one group at most
     for k in range(signal.size):
-        onehot = np.zeros((groups.shape[1], n_cols))
-        held = groups[k] >= 0
-        onehot[np.flatnonzero(held), groups[k][held]] = 1.0
-        onehot[:, n_groups] = eligible_bench[k]  # the benchmark: every tradable member
-        count = onehot.sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            weight = onehot / count  # equal weights at the trade, one column per group
-        if prev_w is not None and end[k - 1] == trade[k]:
-            grown = prev_w * np.exp(lp[trade[k]] - lp[trade[k - 1]])[:, None]  # drift to this trade
+        held = np.flatnonzero(gcol[k] < n_cols)
+        new_w = np.zeros(n_sym)
+        new_w[held] = inv[k, gcol[k, held]]
+        if k > 0 and end[k - 1] == trade[k]:
+            ratio = np.exp(lp[trade[k]] - lp[trade[k - 1]])  # drift of last week's weights to this trade
+            grown = prev_w * ratio
+            # bincount adds in stock order, as the dense column sums did: the same sums to the last bit
+            total = np.bincount(gcol[k - 1], grown, minlength=n_cols + 1)
             with np.errstate(invalid="ignore", divide="ignore"):
-                grown /= grown.sum(axis=0)
-            turnover[k] = 0.5 * np.abs(weight - grown).sum(axis=0)[:n_groups]
-        prev_w = weight
+                grown /= total[gcol[k - 1]]
+            same = gcol[k] == gcol[k - 1]
+            # |new - drifted| per stock and group: one term for a stock that stays, two for one that moves
+            cols = np.stack([gcol[k], gcol[k - 1]], axis=1).ravel()
+            terms = np.stack(
+                [np.where(same, np.abs(new_w - grown), new_w), np.where(same, 0.0, grown)], axis=1
+            )
+            t = 0.5 * np.bincount(cols, terms.ravel(), minlength=n_cols + 1)[:n_groups]
+            t[(count[k, :n_groups] == 0) | (count[k - 1, :n_groups] == 0)] = np.nan
+            turnover[k] = t
+        prev_w = new_w
         days = np.arange(trade[k] + 1, end[k] + 1)
         if days.size:
+            weight = np.zeros((n_sym, n_cols))  # equal weights at the trade, one column per group
+            weight[held, gcol[k, held]] = new_w[held]
+            weight[:, n_groups] = eligible_bench[k] * inv[k, n_groups] if count[k, n_groups] else 0.0
             rel = np.exp(lp[days] - lp[trade[k]])  # each stock's value relative to the trade close
-            value = np.nan_to_num(rel) @ np.nan_to_num(weight)
-            value[:, count == 0] = np.nan
+            value = np.nan_to_num(rel) @ weight
+            value[:, count[k] == 0] = np.nan
             values.append(value / np.vstack([np.ones((1, n_cols)), value[:-1]]) - 1)
             value_rows.append(days)
     rows = np.concatenate(value_rows) if value_rows else np.zeros(0, dtype=np.int64)
