@@ -201,3 +201,27 @@ def test_neutral_label_is_read_from_the_cube():
     assert summary.loc[0, "rank_ic"] == pytest.approx(1.0)
     with pytest.raises(EvaluationError, match="horizons"):
         label_returns(cube, 10, "neutral")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 6),
+    cols=st.integers(1, 40),
+    seed=st.integers(0, 10_000),
+    exact32=st.booleans(),
+)
+def test_rank_rows_equals_scipy_rankdata(rows, cols, seed, exact32):
+    """The hand-written ranker (both its integer-key and argsort paths) is scipy's rankdata, NaN kept."""
+    from scipy.stats import rankdata
+
+    from evaluation.ic import rank_rows
+
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-3, 4, (rows, cols)).astype(np.float64)  # many ties
+    x[rng.random((rows, cols)) < 0.2] = np.nan
+    x[rng.random((rows, cols)) < 0.05] = np.inf
+    x[rng.random((rows, cols)) < 0.05] = -0.0
+    if not exact32:
+        x = x + rng.random((rows, cols)) * 1e-9  # not float32-exact: the argsort path
+    expected = rankdata(x, axis=1, nan_policy="omit")
+    np.testing.assert_array_equal(rank_rows(x), expected)
