@@ -12,9 +12,10 @@ Window normalisation (each step a ``DataSpec`` option; defaults in brackets):
 6. NaN -> ``fill_value`` [0].
 
 Eligible at t: in the universe at t, listed, not suspended at t, a close at t, a finite size at t, at
-least min(``min_history`` [120], window) valid bars in the window after the latest breach, and
-(``require_label``) a finite label. Every statistic uses data up to t only; the label is the only
-thing after t.
+least min(``min_history`` [120], window) valid bars in the window after the latest breach. A missing
+label (it lies after t) never removes a stock: its ``y`` is NaN; ``require_label`` only makes a day
+need enough labelled stocks. Every statistic uses data up to t only; the label is the only thing
+after t.
 """
 
 from __future__ import annotations
