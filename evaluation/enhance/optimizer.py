@@ -290,24 +290,14 @@ def solve_rebalance(inp: RebalanceInput, spec: EnhanceSpec) -> RebalanceResult:
         status = cp.OPTIMAL
     weights, limits, lower, upper, n_pinned, solver = found
     if status == cp.OPTIMAL:
-        return RebalanceResult(
-            weights=weights,
-            status=STATUS_RELAXED if steps else STATUS_OPTIMAL,
-            limits=limits,
-            lower=lower,
-            upper=upper,
-            relaxed=tuple(steps),
-            solver=solver,
-            solve_seconds=time.perf_counter() - start,
-            n_pinned=n_pinned,
-            messages=messages,
-        )
-    # Numerical failure, or infeasible with every relaxation spent: keep the book as it is.
-    reason = "infeasible after every relaxation" if status == cp.INFEASIBLE else "every solver failed"
-    messages.append(f"{reason}: no trade, drifted weights kept")
+        outcome = STATUS_RELAXED if steps else STATUS_OPTIMAL
+    else:  # numerical failure, or infeasible with every relaxation spent: keep the book as it is
+        reason = "infeasible after every relaxation" if status == cp.INFEASIBLE else "every solver failed"
+        messages.append(f"{reason}: no trade, drifted weights kept")
+        outcome, weights = STATUS_HOLD, np.asarray(inp.prev, dtype=np.float64).copy()
     return RebalanceResult(
-        weights=np.asarray(inp.prev, dtype=np.float64).copy(),
-        status=STATUS_HOLD,
+        weights=weights,
+        status=outcome,
         limits=limits,
         lower=lower,
         upper=upper,
