@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from datasets.schema import FIELDS, INDEXES, SCHEMA_VERSION, UNIVERSES
+from datasets.schema import INDEXES, SCHEMA_VERSION, cube_coords
 from datasets.sectors import map_industries
 from datasets.universes import REAL_TIERS, all_universe, build_indexes
 from zoo.errors import DataError
@@ -354,13 +354,7 @@ def build_cube(
         data_vars["index_close"] = (("index", "date"), lvl)
     return xr.Dataset(
         data_vars,
-        coords={
-            "date": dates.values.astype("datetime64[ns]"),
-            "symbol": symbols,
-            "field": np.array(FIELDS),
-            "universe": np.array(UNIVERSES),
-            "index": np.array(INDEXES),
-        },
+        coords=cube_coords(dates, symbols),
         attrs={
             "source": source,
             "adjustment": "none: unadjusted prices; windows and labels are cut at `breach` days",

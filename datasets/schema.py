@@ -50,6 +50,18 @@ OPTIONAL: dict[str, tuple[tuple[str, ...], str]] = {
 REQUIRED_ATTRS: tuple[str, ...] = ("source", "adjustment", "size_proxy", "schema_version")
 
 
+def cube_coords(dates: pd.DatetimeIndex, symbols: np.ndarray, **extra: np.ndarray) -> dict[str, np.ndarray]:
+    """The schema's coordinates for a new cube (``extra``: more, e.g. ``horizon``)."""
+    return {
+        "date": np.asarray(dates.values).astype("datetime64[ns]"),
+        "symbol": symbols,
+        "field": np.array(FIELDS),
+        "universe": np.array(UNIVERSES),
+        "index": np.array(INDEXES),
+        **extra,
+    }
+
+
 def cache_dir() -> Path:
     """Folder for generated cubes: ``$DECOMPZOO_CACHE`` or ``~/.cache/decompzoo``."""
     root = os.environ.get("DECOMPZOO_CACHE")

@@ -30,7 +30,7 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 
-from datasets.schema import FIELDS, INDEXES, SCHEMA_VERSION, UNIVERSES
+from datasets.schema import FIELDS, SCHEMA_VERSION, cube_coords
 from datasets.universes import all_universe, build_indexes, tier_sizes
 from zoo.errors import DataError
 
@@ -219,14 +219,7 @@ def make_market(
             "index_weight": (("index", "date", "symbol"), weight),
             "expected_return": (("horizon", "date", "symbol"), exp_ret.astype(np.float32)),
         },
-        coords={
-            "date": dates.values.astype("datetime64[ns]"),
-            "symbol": symbols,
-            "field": np.array(FIELDS),
-            "universe": np.array(UNIVERSES),
-            "index": np.array(INDEXES),
-            "horizon": np.array(horizons, dtype=np.int64),
-        },
+        coords=cube_coords(dates, symbols, horizon=np.array(horizons, dtype=np.int64)),
         attrs={
             "source": f"synthetic (datasets.synth.make_market, generator {GENERATOR_VERSION})",
             "adjustment": "none needed (synthetic prices have no corporate actions)",
