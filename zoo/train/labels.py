@@ -34,12 +34,28 @@ def _zscore(v: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return torch.where(valid, out, torch.zeros_like(v))
 
 
-def normalize_labels(y: torch.Tensor, valid: torch.Tensor, how: str) -> torch.Tensor:
+#: MAD -> standard deviation for a normal distribution (the same constant the window clip uses).
+MAD_SCALE = 1.4826
+
+
+def winsorize(y: torch.Tensor, valid: torch.Tensor, clip_mad: float) -> torch.Tensor:
+    """Clip the valid entries at median ± ``clip_mad`` × 1.4826 × MAD of the valid entries (0 = off)."""
+    if clip_mad <= 0 or int(valid.sum()) < 3:
+        return y
+    v = y[valid]
+    med = v.median()
+    band = clip_mad * MAD_SCALE * (v - med).abs().median()
+    return torch.where(valid, y.clamp(med - band, med + band), y)
+
+
+def normalize_labels(y: torch.Tensor, valid: torch.Tensor, how: str, clip_mad: float = 0.0) -> torch.Tensor:
     """Standardise one day's labels over the valid stocks: ``rank`` (ranks, z-scored) or ``zscore``.
 
-    Invalid entries come out as 0 and must stay masked in the loss.
+    With ``clip_mad`` > 0 the labels are first winsorised at median ± clip_mad MADs (the report's
+    去极值 before its z-score). Invalid entries come out as 0 and must stay masked in the loss.
     """
     valid = valid & torch.isfinite(y)
+    y = winsorize(y, valid, clip_mad)
     if how == "zscore":
         return _zscore(y, valid)
     if how == "rank":

@@ -104,6 +104,8 @@ def fit(
     comes from ``seed`` too, so a fit is reproducible on CPU.
     """
     label_norm = getattr(loss_fn, "label_norm", None)
+    # A loss may ask for winsorised labels (the weighted MSE does; see docs/training.md).
+    label_clip_mad = float(getattr(loss_fn, "label_clip_mad", 0.0))
     if label_norm is None:
         raise TrainingError(f"loss {type(loss_fn).__name__} has no label_norm ('rank' or 'zscore')")
     rng = np.random.default_rng(seed)
@@ -129,7 +131,7 @@ def fit(
             if not _usable(day, config.min_stocks):
                 continue
             mask = day_mask(day)
-            target = normalize_labels(day.y, mask, label_norm)
+            target = normalize_labels(day.y, mask, label_norm, label_clip_mad)
             pred = model(day.x, day.ctx)
             loss = loss_fn(pred, target, mask)
             if not torch.isfinite(loss):
