@@ -214,3 +214,28 @@ def test_zoo_list_factor(capsys):
         assert f"  {name} " in out
     assert "min_obs_frac: float = 0.5" in out and "skip: int = 0" in out and "(from plugins.factors)" in out
     assert "[mixer]" not in out
+
+
+def test_the_docs_factor_plugin_example_works(tmp_path, monkeypatch, capsys):
+    import re
+    import sys
+    from pathlib import Path
+
+    from zoo.registry import clear_registry_cache
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "evaluation.md").read_text()
+    section = text.split("A factor plugin is a module", 1)[1]
+    (tmp_path / "gap_factor.py").write_text(re.search(r"```python\n(.*?)```", section, re.S).group(1))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    clear_registry_cache()
+    try:
+        assert main(["--plugin", "gap_factor", "list", "factor"]) == 0
+        assert "(from gap_factor)" in capsys.readouterr().out
+        cube = tiny_cube(CLOSE, breach=BREACH)
+        cube["bars"].loc[{"field": "open"}] = (CLOSE * 1.01).astype(np.float32)
+        gap = get_registry(["gap_factor"]).build(FACTOR, "gap")(cube)
+        assert gap.dims == ("date", "symbol") and gap.dtype == np.float32
+        assert float(gap[1, 0]) == pytest.approx(11 * 1.01 / 10 - 1, rel=1e-5) and np.isnan(gap[4, 2])
+    finally:
+        clear_registry_cache()
+        sys.modules.pop("gap_factor", None)
