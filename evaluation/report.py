@@ -228,8 +228,9 @@ def evaluate(
         # on the full cube (their look-back reaches before the first score), then cut to the models' cells
         base = baseline_scores(cube, spec.baselines, model_mask(scores), plugins=plugins)
         baselines = [str(m) for m in base["model"].values]
-        if set(baselines) & set(models):
-            raise EvaluationError(f"model names {sorted(set(baselines) & set(models))} look like baselines")
+        clash = [m for m in models if is_baseline(m)]
+        if clash:
+            raise EvaluationError(f"model names {clash} end like baseline labels; rename those models")
         scores = xr.concat([scores, base], dim="model")
     cube = _trim(cube, scores, lookahead=max(spec.horizons) + 15)
     scores = scores.sel(date=cube["date"].values)
