@@ -248,7 +248,8 @@ def ic_table(summary: pd.DataFrame, horizon: int, digits: int = 3) -> pd.DataFra
     table = long.pivot_table(index=["universe", "metric"], columns="model", values="value", sort=False)
     order = [(u, m) for u in dict.fromkeys(sub["universe"]) for m in names.values()]
     table = table.reindex(index=pd.MultiIndex.from_tuples(order, names=["universe", "metric"]))
-    table = table[list(dict.fromkeys(sub["model"]))]
+    # reindex, not select: pivot_table drops a model whose every value is NaN (e.g. a constant score)
+    table = table.reindex(columns=list(dict.fromkeys(sub["model"])))
     return table.round(digits)
 
 

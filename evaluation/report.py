@@ -1,7 +1,8 @@
 """All of the report's factor tests for a set of model scores: tables, plots, headline numbers, report file.
 
 ``evaluate(scores, cube, spec, out_dir)`` is the one entry point; ``format_ic_table`` and
-``top_group_line`` format what the main job prints.
+``top_group_line`` format what the main job prints. The baseline factors of ``spec.baselines``
+(``evaluation.baselines``) are columns of every table beside the models, on the models' cells only.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from tqdm.auto import tqdm
 
 from evaluation import plots
 from evaluation._cube import universe_mask
+from evaluation.baselines import baseline_scores, is_baseline, model_mask, short_name
 from evaluation.correlations import factor_correlation, style_correlation
 from evaluation.groups import GroupResult, group_backtest
 from evaluation.ic import _with_model_dim, ic_study, ic_table
@@ -44,7 +47,11 @@ STYLE_LOOKBACK = 260
 
 @dataclass
 class EvalResult:
-    """Everything ``evaluate`` computed: tables (DataFrames), group back-tests, metrics and written files."""
+    """Everything ``evaluate`` computed: tables (DataFrames), group back-tests, metrics and written files.
+
+    ``models`` are the scored models, ``baselines`` the baseline factors' labels; every table has a
+    column (or key) for each of ``columns`` (models first).
+    """
 
     spec: EvalSpec
     models: list[str]
@@ -60,6 +67,12 @@ class EvalResult:
     metrics: dict[str, dict[str, float]]
     out_dir: Path | None = None
     files: list[Path] = field(default_factory=list)
+    baselines: list[str] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        """The models, then the baselines: the columns of every table."""
+        return [*self.models, *self.baselines]
 
     def top_line(self, model: str, universe: str | None = None) -> str:
         """The TOP-group line of one model (see ``top_group_line``)."""
@@ -73,7 +86,7 @@ class EvalResult:
             else min(self.ic_tables)
         )
         lines = [format_ic_table(self, h, self.spec.headline_universe), ""]
-        lines += [self.top_line(m) for m in self.models]
+        lines += [self.top_line(m) for m in self.columns]
         return "\n".join(lines)
 
 
@@ -93,12 +106,37 @@ def format_ic_table(result: EvalResult | pd.DataFrame, horizon: int = 10, univer
     if universe not in table.index.get_level_values("universe"):
         raise EvaluationError(f"no IC results for universe {universe!r}")
     sub = table.xs(universe, level="universe")
-    header = f"{horizon}-day RankIC, universe {universe}"
-    width = max(12, *(len(str(c)) + 2 for c in sub.columns))
-    lines = [header, f"{'':<12}" + "".join(f"{str(c):>{width}}" for c in sub.columns)]
-    for metric, row in sub.iterrows():
-        digits = 2 if metric != "RankIC" else 3
-        lines.append(f"{metric:<12}" + "".join(f"{_fmt(v, digits=digits):>{width}}" for v in row))
+    digits = {m: 2 if m != "RankIC" else 3 for m in sub.index}
+    return f"{horizon}-day RankIC, universe {universe}\n" + text_table(sub, digits)
+
+
+#: Printed under a text table that has baseline columns.
+BASELINE_NOTE = (
+    "right of '|': baseline factors (data up to t only) on exactly the models' dates, stocks and universes"
+)
+
+
+def text_table(table: pd.DataFrame, digits: int | dict[str, int] = 3) -> str:
+    """A plain-text table (rows = metrics, columns = models); baseline columns after a '|', footnoted.
+
+    ``digits`` is one count or a count per row label.
+    """
+    models = [c for c in table.columns if not is_baseline(c)]
+    bases = [c for c in table.columns if is_baseline(c)]
+    width = max(12, *(len(short_name(c)) + 2 for c in table.columns))
+    rowname = max(12, *(len(str(r)) for r in table.index))
+
+    def cells(cols: list, row: pd.Series) -> str:
+        n = digits.get(row.name, 3) if isinstance(digits, dict) else digits
+        return "".join(f"{_fmt(row[c], digits=n):>{width}}" for c in cols)
+
+    sep = "  |" if bases else ""
+    head = "".join(f"{str(c):>{width}}" for c in models) + sep
+    lines = [f"{'':<{rowname}}" + head + "".join(f"{short_name(c):>{width}}" for c in bases)]
+    for _, row in table.iterrows():
+        lines.append(f"{str(row.name):<{rowname}}" + cells(models, row) + sep + cells(bases, row))
+    if bases:
+        lines.append(BASELINE_NOTE)
     return "\n".join(lines)
 
 
@@ -174,17 +212,29 @@ def evaluate(
     exposures: xr.DataArray | None = None,
     title: str = "DecompZoo factor evaluation",
     style_params: dict | None = None,
+    plugins: Sequence[str] = (),
 ) -> EvalResult:
     """Run every factor test on ``scores`` (model, date, symbol) and write tables, plots and a report.
 
     With ``out_dir`` None nothing is written. ``exposures`` (style, date, symbol) are computed from the
-    cube when not given; ``style_params`` are passed to ``evaluation.styles.style_exposures``.
+    cube when not given; ``style_params`` are passed to ``evaluation.styles.style_exposures``. The
+    baselines of ``spec.baselines`` come from the registry with ``plugins`` loaded.
     """
     spec = spec or EvalSpec()
     scores = _prepare(scores, cube)
+    models = [str(m) for m in scores["model"].values]
+    baselines: list[str] = []
+    if spec.baselines:
+        # on the full cube (their look-back reaches before the first score), then cut to the models' cells
+        base = baseline_scores(cube, spec.baselines, model_mask(scores), plugins=plugins)
+        baselines = [str(m) for m in base["model"].values]
+        clash = [m for m in models if is_baseline(m)]
+        if clash:
+            raise EvaluationError(f"model names {clash} end like baseline labels; rename those models")
+        scores = xr.concat([scores, base], dim="model")
     cube = _trim(cube, scores, lookahead=max(spec.horizons) + 15)
     scores = scores.sel(date=cube["date"].values)
-    models = [str(m) for m in scores["model"].values]
+    names = [*models, *baselines]
     universes = list(dict.fromkeys(spec.universes))
     if spec.headline_universe not in universes:
         universes.insert(0, spec.headline_universe)
@@ -193,20 +243,20 @@ def evaluate(
     ic_tables = {int(h): ic_table(summary, h) for h in spec.horizons}
 
     groups: dict[tuple[str, str], GroupResult] = {}
-    jobs = [(u, m) for u in universes for m in models]
+    jobs = [(u, m) for u in universes for m in names]
     for u, m in tqdm(jobs, desc="group tests", disable=None, leave=False):
         score = scores.sel(model=m).drop_vars("model")
         groups[(m, u)] = group_backtest(score, cube, spec.n_groups(u), u, spec.exclude)
     ladders, top_tables, yearly_tables = {}, {}, {}
     for u in universes:
-        ladders[u] = pd.DataFrame({m: groups[(m, u)].group_annual_returns() for m in models})
+        ladders[u] = pd.DataFrame({m: groups[(m, u)].group_annual_returns() for m in names})
         ladders[u].index.name = "group"
-        stats = {m: groups[(m, u)].top_stats() for m in models}
+        stats = {m: groups[(m, u)].top_stats() for m in names}
         top_tables[u] = pd.DataFrame(
-            {m: [stats[m][k] for k, _, _ in TOP_ROWS] for m in models},
+            {m: [stats[m][k] for k, _, _ in TOP_ROWS] for m in names},
             index=pd.Index([label for _, label, _ in TOP_ROWS], name="TOP group"),
         )
-        yearly_tables[u] = pd.concat({m: groups[(m, u)].yearly_excess() for m in models}, axis=1)
+        yearly_tables[u] = pd.concat({m: groups[(m, u)].yearly_excess() for m in names}, axis=1)
 
     head_mask = universe_mask(cube, spec.headline_universe, "evaluation")
     styles_table = None
@@ -219,7 +269,7 @@ def evaluate(
             scores, exposures, universe=head_mask, method=spec.corr_method, min_count=spec.min_stocks
         )
     corr = None
-    if len(models) > 1:
+    if len(names) > 1:
         corr = factor_correlation(
             scores,
             universe=head_mask,
@@ -228,7 +278,7 @@ def evaluate(
             min_count=spec.min_stocks,
         )
 
-    metrics = _metrics(models, summary, groups, universes)
+    metrics = _metrics(names, summary, groups, universes)
     result = EvalResult(
         spec=spec,
         models=models,
@@ -242,6 +292,7 @@ def evaluate(
         styles=styles_table,
         factor_corr=corr,
         metrics=metrics,
+        baselines=baselines,
     )
     if out_dir is not None:
         _write(result, Path(out_dir), title)
@@ -284,7 +335,7 @@ def _write(result: EvalResult, out: Path, title: str) -> None:
     hu = spec.headline_universe
     for h, t in result.ic_tables.items():
         table(f"ic_{h}d", t, f"RankIC, {h}-day forward returns ({spec.label}) (Fig. 8/9 layout)")
-        ics = {m: result.ic_series[(m, h, hu)] for m in result.models}
+        ics = {m: result.ic_series[(m, h, hu)] for m in result.columns}
         figure(
             plots.ic_series(ics, spec.ic_rolling, out / f"ic_series_{h}d.png", f"{h}-day RankIC, {hu}"), ""
         )
@@ -298,18 +349,18 @@ def _write(result: EvalResult, out: Path, title: str) -> None:
         table(f"groups_{u}", result.ladders[u], f"Annualised return by group, universe {u}")
         figure(
             plots.group_returns(
-                {m: result.ladders[u][m] for m in result.models}, out / f"groups_{u}.png", f"{n} groups, {u}"
+                {m: result.ladders[u][m] for m in result.columns}, out / f"groups_{u}.png", f"{n} groups, {u}"
             ),
             "",
         )
         table(
             f"yearly_{u}", result.yearly_tables[u], f"TOP group excess by year, universe {u} (Fig. 16 layout)"
         )
-        excess = {m: result.groups[(m, u)].excess() for m in result.models}
+        excess = {m: result.groups[(m, u)].excess() for m in result.columns}
         pd.DataFrame(excess).to_csv(out / f"top_excess_daily_{u}.csv")
         result.files.append(out / f"top_excess_daily_{u}.csv")
         figure(plots.excess_nav(excess, out / f"excess_nav_{u}.png", f"TOP group excess NAV, {u}"), "")
-        yearly = {m: result.groups[(m, u)].yearly_excess() for m in result.models}
+        yearly = {m: result.groups[(m, u)].yearly_excess() for m in result.columns}
         figure(plots.yearly_excess(yearly, out / f"yearly_excess_{u}.png", f"TOP excess by year, {u}"), "")
     if result.styles is not None:
         table(
@@ -320,7 +371,9 @@ def _write(result: EvalResult, out: Path, title: str) -> None:
         figure(plots.heatmap(result.styles, out / "styles.png", "score vs style"), "")
     if result.factor_corr is not None:
         table(
-            "factor_corr", result.factor_corr, f"Mean {spec.corr_method} correlation between models (Fig. 7)"
+            "factor_corr",
+            result.factor_corr,
+            f"Mean {spec.corr_method} correlation between models and baselines (Fig. 7)",
         )
         figure(plots.heatmap(result.factor_corr, out / "factor_corr.png", "factor correlation"), "")
     _write_reports(result, out, title, sections)
@@ -333,6 +386,12 @@ def _write_reports(result: EvalResult, out: Path, title: str, sections) -> None:
         f"universes {list(result.ladders)}; weekly groups (last trading day of the ISO week, trade at the "
         f"next day's close, excluding {', '.join(spec.exclude)}), equal weight, no costs."
     )
+    if result.baselines:
+        intro += (
+            f" Baselines (one-line factors from the cube, data up to t only; 'zoo list factor'): "
+            f"{', '.join(short_name(b) for b in result.baselines)}, each scored on exactly the cells where "
+            f"every model has a score, in the same universes; their columns are marked '(baseline)'."
+        )
     md = [f"# {title}", "", intro, "", "```", result.summary(), "```", ""]
     parts = [
         f"<h1>{html.escape(title)}</h1>",

@@ -4,7 +4,7 @@
 parent run ids; reads each parent's ``scores/ensemble.zarr``, ``spec.toml`` and ``zoo.data_store`` tag;
 evaluates all of them together (one model per parent, named by its spec); writes the tables, plots and
 ``report.html`` to a local folder; logs that folder under ``evaluation/`` and the headline numbers as
-``eval.*`` metrics to every parent.
+``eval.*`` metrics to every parent (the baselines' as ``eval.baseline.<factor>.*``, to each parent).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 import tomli_w
 import xarray as xr
 
+from evaluation.baselines import short_name
 from evaluation.report import EvalResult, evaluate
 from zoo import runs
 from zoo.errors import EvaluationError, SpecError
@@ -98,6 +100,7 @@ def evaluate_runs(
     experiment, runs = resolve_parents(c, target, EvaluationError)
     notes: list[str] = []
     scores, names, spec, store, fingerprint = [], {}, None, None, None
+    plugins: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for run in runs:
             rid = run.info.run_id
@@ -115,6 +118,7 @@ def evaluate_runs(
             try:
                 text = local_artifact(c, rid, SPEC_ARTIFACT, tmp, EvaluationError).read_text()
                 this_spec = eval_spec_from_toml(text, f"run {rid} {SPEC_ARTIFACT}")
+                plugins += _spec_plugins(text)
             except EvaluationError as exc:
                 notes.append(f"{name}: {exc}; using the default [evaluate] settings")
                 this_spec = EvalSpec()
@@ -139,13 +143,33 @@ def evaluate_runs(
     out = Path(out_dir) if out_dir is not None else Path("reports") / slug
     for note in notes:
         echo(f"note: {note}")
-    result = evaluate(stacked, cube, spec, out, title=f"DecompZoo evaluation: {experiment}")
+    result = evaluate(
+        stacked,
+        cube,
+        spec,
+        out,
+        title=f"DecompZoo evaluation: {experiment}",
+        plugins=tuple(dict.fromkeys(plugins)),
+    )
     if log_to_mlflow:
+        # the baselines were scored on every model's cells together: each parent gets the same numbers
+        base = {
+            f"baseline.{short_name(b)}.{k}": v for b in result.baselines for k, v in result.metrics[b].items()
+        }
         for model, rid in names.items():
             for path in dict.fromkeys(result.files):  # this evaluation's files only, not stale ones
                 c.log_artifact(rid, str(path), ARTIFACT_DIR)
-            _log_metrics(c, rid, result.metrics[model])
+            _log_metrics(c, rid, {**result.metrics[model], **base})
     return StudyEvaluation(result=result, parents=names, out_dir=out, experiment=experiment, notes=notes)
+
+
+def _spec_plugins(text: str) -> list[str]:
+    """The ``plugins`` a logged spec names (their factors may be baselines); none if unreadable."""
+    try:
+        value = tomllib.loads(text).get("plugins", [])
+    except tomllib.TOMLDecodeError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _log_metrics(c, run_id: str, metrics: Mapping[str, float]) -> None:

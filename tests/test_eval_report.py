@@ -28,7 +28,11 @@ def _setup(n_dates=90, n_sym=60, seed=0):
     noise = xr.DataArray(rng.normal(size=close.shape), coords=fwd.coords, dims=fwd.dims).where(good.notnull())
     scores = xr.concat([good, noise], dim=pd.Index(["Good-IC", "Noise-MSE"], name="model")).rename("score")
     spec = EvalSpec(
-        horizons=(2, 5), universes=("all", "csi300"), groups={"all": 5, "csi300": 3}, min_stocks=5
+        horizons=(2, 5),
+        universes=("all", "csi300"),
+        groups={"all": 5, "csi300": 3},
+        min_stocks=5,
+        baselines=("reversal_5", "low_vol_20"),
     )
     return cube, scores, spec
 
@@ -69,8 +73,19 @@ def test_evaluate_writes_everything_and_ranks_models(tmp_path):
     g, n = res.metrics["Good-IC"], res.metrics["Noise-MSE"]
     assert g["ic5.all.rank_ic"] > 0.5 > abs(n["ic5.all.rank_ic"])
     assert g["top.all.excess_ann_return"] > n["top.all.excess_ann_return"]
-    assert res.ladders["all"].shape == (6, 2)  # 5 groups + the universe benchmark
-    assert res.ladders["csi300"].shape == (4, 2)
+    # 5 groups + the universe benchmark; two models, two baselines
+    assert res.ladders["all"].shape == (6, 4)
+    assert res.ladders["csi300"].shape == (4, 4)
+    assert (
+        list(res.ladders["all"].columns)
+        == res.columns
+        == [
+            "Good-IC",
+            "Noise-MSE",
+            "reversal_5 (baseline)",
+            "low_vol_20 (baseline)",
+        ]
+    )
     assert res.factor_corr.loc["Good-IC", "Noise-MSE"] == pytest.approx(
         res.factor_corr.loc["Noise-MSE", "Good-IC"]
     )
@@ -89,11 +104,14 @@ def test_summary_text_has_fig8_rows_and_top_line():
     lines = text.splitlines()
     assert lines[0].startswith("5-day RankIC")
     assert "Good-IC" in lines[1] and "Noise-MSE" in lines[1]
-    assert [ln.split()[0] for ln in lines[2:]] == ["RankIC", "RankICIR", "IC"]
+    assert [ln.split()[0] for ln in lines[2:5]] == ["RankIC", "RankICIR", "IC"]
+    # the baselines stand right of a '|', by their factor names, with a footnote saying what they are
+    assert lines[1].split() == ["Good-IC", "Noise-MSE", "|", "reversal_5", "low_vol_20"]
+    assert all(ln.count("|") == 1 for ln in lines[1:5]) and lines[5].startswith("right of '|': baseline")
     line = top_group_line(res, "Good-IC")
     assert line.startswith("TOP group (all, 5 groups) Good-IC: ann. return")
     assert "turnover" in line
-    assert "TOP group" in res.summary()
+    assert "TOP group" in res.summary() and "low_vol_20 (baseline): ann. return" in res.summary()
     with pytest.raises(EvaluationError, match="universe"):
         top_group_line(res, "Good-IC", "csi500")
 
@@ -101,8 +119,10 @@ def test_summary_text_has_fig8_rows_and_top_line():
 def test_single_score_and_bad_inputs():
     cube, scores, spec = _setup()
     one = scores.sel(model="Good-IC").drop_vars("model")
-    res = evaluate(one, cube, EvalSpec(horizons=(5,), universes=("all",), groups={"all": 4}, styles=()))
-    assert res.models == ["score"] and res.factor_corr is None and res.styles is None
+    plain = EvalSpec(horizons=(5,), universes=("all",), groups={"all": 4}, styles=(), baselines=())
+    res = evaluate(one, cube, plain)
+    assert res.models == res.columns == ["score"] and res.factor_corr is None and res.styles is None
+    assert "|" not in format_ic_table(res, 5)
     with pytest.raises(EvaluationError, match="no symbol"):
         evaluate(scores.assign_coords(symbol=[f"X{i}" for i in range(60)]), cube, spec)
     with pytest.raises(EvaluationError, match="universe 'csi500'"):

@@ -20,6 +20,7 @@ horizons = [5]
 universes = ["all"]
 styles = ["size", "reversal"]
 min_stocks = 5
+baselines = ["low_vol_20"]
 [evaluate.groups]
 all = 4
 """
@@ -76,6 +77,14 @@ def test_study_is_evaluated_and_logged(store, tmp_path):
     weak = c.get_run(ids["weak"]).data.metrics
     assert good["eval.ic5.all.rank_ic"] > weak["eval.ic5.all.rank_ic"] > 0
     assert "eval.top.all.sharpe" in good
+    # the baseline's numbers (on both models' cells) go to every parent under their own prefix
+    assert study.result.baselines == ["low_vol_20 (baseline)"]
+    key = "eval.baseline.low_vol_20.ic5.all.rank_ic"
+    assert (
+        good[key]
+        == weak[key]
+        == pytest.approx(study.result.metrics["low_vol_20 (baseline)"]["ic5.all.rank_ic"])
+    )
     logged = {f.path for f in c.list_artifacts(ids["weak"], "evaluation")}
     assert {"evaluation/report.html", "evaluation/ic_5d.csv", "evaluation/factor_corr.md"} <= logged
     assert "evaluation/styles.png" in logged and "evaluation/stale.csv" not in logged

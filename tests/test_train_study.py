@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from zoo.errors import SpecError
+from zoo.specs.evaluate import DEFAULT_BASELINES
 from zoo.train.report import compare_runs, display_name, fig8_table
 from zoo.train.study import load_study, load_variants, run_study
 
@@ -183,9 +184,11 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
     for override, _ in MAIN_CUTS:
         assert override in text  # every cut is printed
     table = out["tables"][10]
-    assert list(table.columns) == ["GRU-IC", "GRU-MSE", "oracle"]
+    bases = [f"{name} (baseline)" for name in DEFAULT_BASELINES]
+    assert list(table.columns) == ["GRU-IC", "GRU-MSE", "oracle", *bases]
     assert list(table.index) == ["RankIC", "RankICIR", "IC win rate"]
     assert table.loc["RankIC", "oracle"] > 0.05 and table.notna().all().all()
+    assert "low_vol_20" in text and "right of '|': baseline factors" in text
     assert "zoo ui" in text and out["experiment"] == "main"
     assert "TOP group (all, 20 groups) gru-ic: ann. return" in text  # the evaluation ran on the runs
     assert "TOP group (all, 20 groups) gru-mse: ann. return" in text
@@ -195,6 +198,18 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
     assert list(scores["model"].values) == ["gru-ic", "gru-mse"]
     res = out["results"][0]
     assert res.score["date"].dt.year.values.min() == 2016
+    # a baseline column is the factor on exactly the models' cells, scored by the models' own ic_of
+    from zoo.registry import get_registry
+    from zoo.train.data import open_source
+    from zoo.train.runner import ic_of
+
+    src = open_source(res.spec.data)
+    factor = get_registry().build("factor", "low_vol_20")(src.cube)
+    both = scores.notnull().all("model")
+    expected = ic_of(factor.where(both), src.label(10))["rank_ic"]
+    assert table.loc["RankIC", "low_vol_20 (baseline)"] == pytest.approx(expected)
+    assert ic_of(factor, src.label(10))["rank_ic"] != pytest.approx(expected)  # the mask matters
+    assert "TOP group (all, 20 groups) low_vol_20 (baseline): ann. return" in text
 
 
 def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path):

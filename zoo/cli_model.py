@@ -11,7 +11,9 @@ from zoo.cli_common import SET_OPTION_HELP, plugins_of
 
 def _list(
     ctx: typer.Context,
-    slot: str = typer.Argument(None, help="Only this slot: decomposition, encoder, mixer, head or loss."),
+    slot: str = typer.Argument(
+        None, help="Only this slot: decomposition, encoder, mixer, head, loss or factor."
+    ),
     pattern: str = typer.Option("*", "--filter", "-f", help="Wildcard on component names, e.g. '*demean'."),
 ) -> None:
     """List every registered component with its config fields, defaults and origin."""

@@ -9,6 +9,7 @@ Shapes: N stocks of one day, T steps, F fields, d width.
 | mixer         | ``h (N,T',d), ctx`` -> ``(N,T',d)``       |                                |
 | head          | ``h (N,T',d)`` -> ``(N,)``                |                                |
 | loss          | ``pred (N,), target (N,), mask (N,)`` -> scalar | ``label_norm: str``      |
+| factor        | ``__call__(cube)`` -> ``(date, symbol)`` float32 DataArray |                |
 
 Encoders and heads treat every stock on its own (the model may run them over blocks of stocks);
 stocks meet only in mixers (and losses).
@@ -16,11 +17,17 @@ stocks meet only in mixers (and losses).
 ``ctx`` is the day's side information, a mapping of tensors of length N: at least ``size`` (float),
 ``industry`` (int64) and ``mask`` (bool, True where the stock is valid). Stocks with ``mask`` False
 take part in no cross-sectional statistic.
+
+A ``factor`` is no model part: it is a baseline score computed from the whole data cube (an
+``xarray.Dataset``, schema in docs/ARCHITECTURE.md) with numpy/xarray, no torch. Its value at date t
+uses data up to t only, and it is NaN where it cannot be computed. Evaluation shows the configured
+factors beside every model (``[evaluate] baselines``), masked to the models' dates and stocks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import torch
 
@@ -31,14 +38,27 @@ ENCODER = "encoder"
 MIXER = "mixer"
 HEAD = "head"
 LOSS = "loss"
+FACTOR = "factor"
 
-#: Every slot, in the order a model is composed.
-SLOTS: tuple[str, ...] = (DECOMPOSITION, ENCODER, MIXER, HEAD, LOSS)
+#: Every slot, in the order a model is composed; then the baseline factors, which stand beside models.
+SLOTS: tuple[str, ...] = (DECOMPOSITION, ENCODER, MIXER, HEAD, LOSS, FACTOR)
 
 #: Label normalisations a loss may ask for.
 LABEL_NORMS: tuple[str, ...] = ("rank", "zscore")
 
 Context = Mapping[str, torch.Tensor]
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+
+@runtime_checkable
+class Factor(Protocol):
+    """What a ``factor`` builder returns: a causal ``(date, symbol)`` float32 score of a cube."""
+
+    def __call__(self, cube: xr.Dataset) -> xr.DataArray:
+        """The score on the cube's dates and symbols; the value at t uses data up to t only."""
+        ...
 
 
 def require_ctx(ctx: Context | None, key: str, component: str) -> torch.Tensor:

@@ -10,6 +10,8 @@ from attrs import field, frozen, validators
 DEFAULT_GROUPS: dict[str, int] = {"all": 20, "csi300": 5, "csi500": 10, "csi1000": 10}
 STYLE_NAMES = ("size", "beta", "momentum", "residual_volatility", "liquidity", "reversal")
 EXCLUDABLE = ("limit_up", "limit_down", "suspended", "st")
+#: Baseline factors shown beside the models by default: the five built-in single factors.
+DEFAULT_BASELINES = ("reversal_5", "reversal_20", "momentum_60", "low_vol_20", "low_turnover_20")
 
 
 def _merge_groups(value: Any) -> dict[str, int]:
@@ -34,6 +36,15 @@ def _subset(allowed: tuple[str, ...]):
             raise ValueError(f"{attr.name}: unknown {bad}; allowed: {list(allowed)}")
 
     return check
+
+
+def _factor_names(_inst: Any, attr: Any, value: tuple[str, ...]) -> None:
+    bad = [v for v in value if not isinstance(v, str) or not v]
+    if bad:
+        raise ValueError(f"{attr.name}: expected factor names (strings), got {bad}")
+    twice = sorted({v for v in value if value.count(v) > 1})
+    if twice:
+        raise ValueError(f"{attr.name}: {twice} listed more than once")
 
 
 @frozen
@@ -68,6 +79,10 @@ class EvalSpec:
     #: Universe and horizon whose numbers head the summary (and the TOP-group line).
     headline_universe: str = "all"
     headline_horizon: int = field(default=10, validator=validators.ge(1))
+    #: Registered ``factor`` components shown beside the models in every table, on exactly the models'
+    #: dates, stocks and universes (checked against the registry when a spec is loaded; [] for none).
+    #: Evaluation only: left out of the spec hash, so changing it never forces retraining.
+    baselines: tuple[str, ...] = field(default=DEFAULT_BASELINES, converter=tuple, validator=_factor_names)
 
     def n_groups(self, universe: str) -> int:
         """Group count of ``universe``."""

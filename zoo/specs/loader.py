@@ -190,8 +190,20 @@ def resolve(spec: ExperimentSpec, registry, source: str) -> ExperimentSpec:
     )
     head = _resolve_ref(registry, HEAD, m.head, "model.head", source)
     loss = _resolve_ref(registry, LOSS, spec.train.loss, "train.loss", source)
+    check_baselines(registry, spec.evaluate.baselines, source)
     model = ModelSpec(decomposition=decomposition, branches=branches, norm=m.norm, trunk=trunk, head=head)
     return attrs.evolve(spec, model=model, train=attrs.evolve(spec.train, loss=loss))
+
+
+def check_baselines(registry, names: Sequence[str], source: str) -> None:
+    """Every ``[evaluate] baselines`` name is a registered factor that builds (one error naming the key)."""
+    from zoo.interfaces import FACTOR
+
+    for i, name in enumerate(names):
+        try:
+            registry.build(FACTOR, name)
+        except RegistryError as exc:
+            raise SpecError(f"{source}: evaluate.baselines[{i}]: {exc}") from None
 
 
 def loads_spec(
@@ -253,9 +265,17 @@ def canonical_toml(spec: ExperimentSpec) -> str:
     return tomli_w.dumps(canonical_dict(spec))
 
 
+#: Canonical keys the hash leaves out: evaluation-only settings added after hashes were first logged.
+#: Setting them changes no existing hash and never makes a finished (year, seed) look unfinished.
+HASH_EXCLUDED: tuple[tuple[str, str], ...] = (("evaluate", "baselines"),)
+
+
 def spec_hash(spec: ExperimentSpec) -> str:
-    """A stable 12-hex-digit hash of the canonical form."""
-    blob = json.dumps(canonical_dict(spec), sort_keys=True, separators=(",", ":"))
+    """A stable 12-hex-digit hash of the canonical form (without the keys in ``HASH_EXCLUDED``)."""
+    data = canonical_dict(spec)
+    for section, key in HASH_EXCLUDED:
+        data.get(section, {}).pop(key, None)
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

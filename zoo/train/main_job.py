@@ -57,6 +57,34 @@ def oracle_metrics(source, score_dates: pd.DatetimeIndex, min_stocks: int = 10) 
     return out
 
 
+def baseline_metrics(
+    results, source, names: Sequence[str], plugins: Sequence[str] = (), min_stocks: int = 10
+) -> dict[str, dict[str, float]]:
+    """Fig. 8 metrics of each baseline factor, scored only where every model of ``results`` has a score.
+
+    The same ``ic_of`` against the same ``source.label(h)`` as the models' parent metrics, so a
+    baseline column differs from a model column only in the score.
+    """
+    import xarray as xr
+
+    from evaluation.baselines import baseline_scores, model_mask
+    from zoo.train.runner import EVAL_HORIZONS, ic_of
+
+    scores = xr.concat([r.score for r in results], dim="model", join="outer")
+    base = baseline_scores(source.cube, names, model_mask(scores), plugins=plugins)
+    out: dict[str, dict[str, float]] = {}
+    for label in base["model"].values:
+        score = base.sel(model=label).drop_vars("model")
+        metrics: dict[str, float] = {}
+        for h in EVAL_HORIZONS:
+            summary = ic_of(score, source.label(h), min_stocks)
+            metrics[f"rank_ic_{h}d"] = summary["rank_ic"]
+            metrics[f"rank_icir_{h}d"] = summary["rank_icir"]
+            metrics[f"ic_win_rate_{h}d"] = summary["win_rate"]
+        out[str(label)] = metrics
+    return out
+
+
 def run_main(
     data: str = "embedded",
     full: bool = False,
@@ -70,6 +98,7 @@ def run_main(
     """Run the main study, print the Fig. 8 tables and how to open the UI; return the tables."""
     from tqdm.auto import tqdm
 
+    from evaluation.report import text_table
     from zoo.train.data import open_source
     from zoo.train.study import load_study, run_study, study_scores
 
@@ -118,6 +147,18 @@ def run_main(
         oracle = oracle_metrics(src, dates)
         if oracle is not None:
             extra_cols["oracle"] = oracle
+    first_spec = results[0].spec
+    if first_spec.evaluate.baselines and sources:
+        src = next(iter(sources.values()))
+        extra_cols.update(
+            baseline_metrics(
+                results,
+                src,
+                first_spec.evaluate.baselines,
+                tuple(plugins) + tuple(first_spec.plugins),
+                first_spec.train.min_stocks,
+            )
+        )
     tables = {}
     for h in (10, 20):
         tables[h] = fig8_table(metrics, h, extra_cols)
@@ -126,7 +167,7 @@ def run_main(
             f"\n{h}-day horizon, universe '{results[0].spec.data.universe}', test "
             f"{first.date()}..{last.date()} (layout of the report's Fig. {8 if h == 10 else 9}):"
         )
-        echo(tables[h].round(3).to_string())
+        echo(text_table(tables[h], 3))
     echo("\nThe report's Fig. 8 (Wind data, CSI All Share, 2019-2025), for orientation only:")
     echo(fig8_table(REPORT_FIG8, 10).to_string())
     evaluation = evaluate_study(results, sources, uri, echo)
@@ -156,7 +197,7 @@ def evaluate_study(results, sources: dict, uri: str, echo: Callable[[str], None]
     first = study.result
     echo("\nWeekly quantile-group test (signal on the week's last day, trade at the next week's first close,")
     echo("limit-up/down and suspended stocks excluded, no costs), TOP group:")
-    for model in first.models:
+    for model in first.columns:
         echo("  " + first.top_line(model))
     echo(f"All tables and plots (IC by universe, groups, styles, correlations): {study.report}")
     return study
