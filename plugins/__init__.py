@@ -9,4 +9,5 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.mixers",
     "plugins.heads",
     "plugins.losses",
+    "plugins.estimators",
 )

@@ -18,8 +18,10 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 def zoo_components() -> list:
     """Return the components this plugin provides, as a list of :class:`zoo.registry.Component`.
 
-    Each component names its slot (``decomposition``, ``encoder``, ``mixer``, ``head`` or ``loss``),
-    its name, a frozen attrs config class (its fields and defaults are what specs may set) and a
-    builder ``build(config, in_features) -> torch.nn.Module``. Registering a (slot, name) that
-    another plugin already provides is an error naming both plugins.
+    Each component names its slot (``decomposition``, ``encoder``, ``mixer``, ``head``, ``loss`` or
+    ``estimator``), its name, a frozen attrs config class (its fields and defaults are what specs may
+    set) and a builder ``build(config, in_features) -> torch.nn.Module``; an ``estimator``'s builder
+    gets the number of features and returns a :class:`zoo.interfaces.EstimatorSetup` (an unfitted
+    scikit-learn-API regressor) instead. Registering a (slot, name) that another plugin already
+    provides is an error naming both plugins.
     """

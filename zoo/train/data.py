@@ -35,6 +35,7 @@ class CubeSource:
         self._unlabelled_ok = np.zeros(len(self.dates), dtype=bool)
         self._unlabelled_ok[self._unlabelled.positions] = True
         self._cache: dict[tuple[bool, int], Day] = {}
+        self._features: dict[int, object] = {}
         self._budget, self._used = cache_bytes, 0
         self._fingerprint: str | None = None
 
@@ -72,6 +73,21 @@ class CubeSource:
             # so the cached training/validation day is reused instead of built and held twice.
             return self._get(True, i)
         return self._get(False, i)
+
+    def features(self, positions, test: bool = False) -> list:
+        """Classic window features (``datasets.features.FeatureDay``) of the days at ``positions``.
+
+        The stocks of ``day(i)`` (``test_day(i)`` when ``test``), computed from the same raw windows;
+        None where that day has no batch. Cached: they are small (N x ~20 floats a day).
+        """
+        from datasets.features import feature_days
+
+        ok = self._unlabelled_ok if test else self._labelled_ok
+        wanted = [int(i) for i in positions if ok[int(i)]]
+        todo = [i for i in wanted if i not in self._features]
+        for i, fd in zip(todo, feature_days(self._unlabelled, todo), strict=True):
+            self._features[i] = fd
+        return [self._features[int(i)] if ok[int(i)] else None for i in positions]
 
     def label(self, horizon: int) -> xr.DataArray:
         """Raw forward returns close(t+1) -> close(t+1+h) inside the spec's universe (NaN outside)."""
