@@ -72,7 +72,7 @@ class EstimatorSetup:
     #: A scikit-learn-API regressor: ``fit(X, y, **fit_params)``, ``predict(X)``, ``get/set_params``.
     estimator: Any
     #: Keyword arguments for ``estimator.fit`` built from the validation split (e.g. LightGBM's
-    #: ``eval_set`` and early-stopping callback); None: the fit does not look at validation.
+    #: ``eval_X`` / ``eval_y`` and early-stopping callback); None: the fit does not look at validation.
     fit_params: Callable[[ValidationSet], Mapping[str, Any]] | None = None
 
 
