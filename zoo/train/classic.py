@@ -34,7 +34,9 @@ def is_classic(spec) -> bool:
     return getattr(spec.model, "estimator", None) is not None
 
 
-def _rows(days: Sequence[Any], label_norm: str, min_stocks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rows(
+    days: Sequence[Any], label_norm: str, min_stocks: int, clip_mad: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features, per-day normalised labels and day numbers of the usable days' labelled stocks."""
     xs, ys, ds = [], [], []
     for day in days:
@@ -44,7 +46,7 @@ def _rows(days: Sequence[Any], label_norm: str, min_stocks: int) -> tuple[np.nda
         if int(ok.sum()) < min_stocks:  # the trainer's rule for a usable day
             continue
         # the trainer's own normalisation, so the target is exactly what the loss would see
-        y = normalize_labels(torch.from_numpy(day.y), torch.from_numpy(ok), label_norm).numpy()
+        y = normalize_labels(torch.from_numpy(day.y), torch.from_numpy(ok), label_norm, clip_mad).numpy()
         xs.append(day.x[ok])
         ys.append(y[ok])
         ds.append(np.full(int(ok.sum()), len(ds), np.int64))
@@ -101,6 +103,7 @@ def fit_estimator(
     label_norm: str,
     seed: int,
     min_stocks: int = 10,
+    label_clip_mad: float = 0.0,
     desc: str = "estimator",
 ) -> FitResult:
     """Fit ``setup.estimator`` in place on the training days; validation as the component asks.
@@ -109,10 +112,10 @@ def fit_estimator(
     ``best_epoch`` = boosting rounds kept (0 for a one-shot fit), ``epochs_run`` = rounds run,
     ``history`` = per-round validation metrics, ``best_valid_ic`` = validation RankIC of the model kept.
     """
-    x, y, _ = _rows(train_days, label_norm, min_stocks)
+    x, y, _ = _rows(train_days, label_norm, min_stocks, label_clip_mad)
     if len(y) == 0:
         raise TrainingError(f"{desc}: no training day has at least {min_stocks} valid labelled stocks")
-    xv, yv, dv = _rows(valid_days, label_norm, min_stocks)
+    xv, yv, dv = _rows(valid_days, label_norm, min_stocks, label_clip_mad)
     if len(yv) == 0:
         raise TrainingError(
             f"{desc}: the validation split has no day with {min_stocks}+ valid labelled stocks; "
@@ -184,14 +187,16 @@ def fit_split(
         raise TrainingError(
             f"estimator {ref.name!r} built a {type(setup).__name__}, not a zoo.interfaces.EstimatorSetup"
         )
-    label_norm = registry.build("loss", t.loss.name, t.loss.params, 0).label_norm
+    loss_fn = registry.build("loss", t.loss.name, t.loss.params, 0)
     result = fit_estimator(
         setup,
         source.features(split.train),
         source.features(split.valid[:: t.valid_stride]),
-        label_norm,
+        loss_fn.label_norm,
         seed,
         min_stocks=t.min_stocks,
+        # the loss's own label winsorisation too (weighted_mse's label_clip_mad), as the trainer does
+        label_clip_mad=float(getattr(loss_fn, "label_clip_mad", 0.0)),
         desc=desc,
     )
     preds = predict_estimator(setup.estimator, source.features(split.test, test=True))
