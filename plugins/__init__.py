@@ -10,4 +10,5 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.heads",
     "plugins.losses",
     "plugins.factors",
+    "plugins.estimators",
 )

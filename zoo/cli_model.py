@@ -12,7 +12,7 @@ from zoo.cli_common import SET_OPTION_HELP, plugins_of
 def _list(
     ctx: typer.Context,
     slot: str = typer.Argument(
-        None, help="Only this slot: decomposition, encoder, mixer, head, loss or factor."
+        None, help="Only this slot: decomposition, encoder, mixer, head, loss, estimator or factor."
     ),
     pattern: str = typer.Option("*", "--filter", "-f", help="Wildcard on component names, e.g. '*demean'."),
 ) -> None:
@@ -38,7 +38,7 @@ def _show(
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP),
     toml: bool = typer.Option(False, "--toml", help="Also print the canonical spec."),
 ) -> None:
-    """Print the composed module tree of SPEC and its parameter count."""
+    """Print the composed module tree of SPEC and its parameter count (an estimator and its features)."""
     from zoo.compose import build_model, count_parameters
     from zoo.registry import get_registry
     from zoo.specs import canonical_toml, load_spec, spec_hash
@@ -46,10 +46,20 @@ def _show(
     plugins = plugins_of(ctx)
     loaded = load_spec(spec, overrides=set_, plugins=plugins)
     registry = get_registry(plugins + loaded.plugins)
-    model = build_model(loaded.model, in_features=len(loaded.data.fields), registry=registry)
+    estimator = loaded.model.estimator
+    if estimator is None:
+        model = build_model(loaded.model, in_features=len(loaded.data.fields), registry=registry)
     typer.echo(f"spec: {loaded.name} ({spec})  hash: {spec_hash(loaded)}")
     if toml:
         typer.echo(canonical_toml(loaded))
+    if estimator is not None:
+        from datasets.features import FEATURES
+        from zoo.interfaces import ESTIMATOR
+
+        setup = registry.build(ESTIMATOR, estimator.name, estimator.params, len(FEATURES))
+        typer.echo(str(setup.estimator))
+        typer.echo(f"features ({len(FEATURES)}): {', '.join(FEATURES)}")
+        return
     typer.echo(str(model))
     typer.echo(f"parameters: {count_parameters(model)}")
 

@@ -97,6 +97,11 @@ class ZooModel(nn.Module):
 def build_model(spec: ModelSpec, in_features: int, registry: Registry | None = None) -> ZooModel:
     """Build the model a (resolved) model spec describes, every component through the registry."""
     registry = registry or get_registry()
+    if spec.estimator is not None or spec.decomposition is None:
+        raise RegistryError(
+            f"the model is an estimator ({spec.estimator.name if spec.estimator else 'none'}), not a "
+            f"network; zoo.train.classic fits it (zoo train SPEC)"
+        )
     decomposition = registry.build(
         DECOMPOSITION, spec.decomposition.name, spec.decomposition.params, in_features
     )

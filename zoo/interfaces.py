@@ -9,6 +9,7 @@ Shapes: N stocks of one day, T steps, F fields, d width.
 | mixer         | ``h (N,T',d), ctx`` -> ``(N,T',d)``       |                                |
 | head          | ``h (N,T',d)`` -> ``(N,)``                |                                |
 | loss          | ``pred (N,), target (N,), mask (N,)`` -> scalar | ``label_norm: str``      |
+| estimator     | not a module: ``build(config, n_features)`` -> :class:`EstimatorSetup` |   |
 | factor        | ``__call__(cube)`` -> ``(date, symbol)`` float32 DataArray |                |
 
 Encoders and heads treat every stock on its own (the model may run them over blocks of stocks);
@@ -18,6 +19,12 @@ stocks meet only in mixers (and losses).
 ``industry`` (int64) and ``mask`` (bool, True where the stock is valid). Stocks with ``mask`` False
 take part in no cross-sectional statistic.
 
+An ``estimator`` (a classic trained baseline, ``[model] estimator = {name = ...}``) replaces the whole
+network: it is fitted on per-day feature rows (``datasets.features``) by ``zoo.train.classic``. Its
+builder gets the number of features and returns an :class:`EstimatorSetup`: an unfitted
+scikit-learn-API regressor and, optionally, how its ``fit`` uses the validation split (early stopping).
+A run's seed reaches it through its ``random_state`` parameter(s).
+
 A ``factor`` is no model part: it is a baseline score computed from the whole data cube (an
 ``xarray.Dataset``, schema in docs/ARCHITECTURE.md) with numpy/xarray, no torch. Its value at date t
 uses data up to t only, and it is NaN where it cannot be computed. Evaluation shows the configured
@@ -26,9 +33,11 @@ factors beside every model (``[evaluate] baselines``), masked to the models' dat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import attrs
+import numpy as np
 import torch
 
 from zoo.errors import RegistryError
@@ -38,10 +47,12 @@ ENCODER = "encoder"
 MIXER = "mixer"
 HEAD = "head"
 LOSS = "loss"
+ESTIMATOR = "estimator"
 FACTOR = "factor"
 
-#: Every slot, in the order a model is composed; then the baseline factors, which stand beside models.
-SLOTS: tuple[str, ...] = (DECOMPOSITION, ENCODER, MIXER, HEAD, LOSS, FACTOR)
+#: Every slot, in the order a model is composed (an estimator stands in for the whole network); then
+#: the baseline factors, which stand beside models.
+SLOTS: tuple[str, ...] = (DECOMPOSITION, ENCODER, MIXER, HEAD, LOSS, ESTIMATOR, FACTOR)
 
 #: Label normalisations a loss may ask for.
 LABEL_NORMS: tuple[str, ...] = ("rank", "zscore")
@@ -59,6 +70,30 @@ class Factor(Protocol):
     def __call__(self, cube: xr.Dataset) -> xr.DataArray:
         """The score on the cube's dates and symbols; the value at t uses data up to t only."""
         ...
+
+
+@attrs.frozen(eq=False)
+class ValidationSet:
+    """The validation split as an estimator sees it: every validation day's rows, in date order."""
+
+    #: ``(rows, n_features)`` float32 features.
+    X: np.ndarray
+    #: ``(rows,)`` float32 labels, normalised per day as the spec's loss asks.
+    y: np.ndarray
+    #: Mean daily RankIC of predictions for ``X`` (``(rows,) -> float``): the early-stopping
+    #: criterion of the neural models, so both kinds pick their stopping point the same way.
+    rank_ic: Callable[[np.ndarray], float]
+
+
+@attrs.frozen(eq=False)
+class EstimatorSetup:
+    """What an ``estimator`` component builds: an unfitted regressor and how its fit uses validation."""
+
+    #: A scikit-learn-API regressor: ``fit(X, y, **fit_params)``, ``predict(X)``, ``get/set_params``.
+    estimator: Any
+    #: Keyword arguments for ``estimator.fit`` built from the validation split (e.g. LightGBM's
+    #: ``eval_X`` / ``eval_y`` and early-stopping callback); None: the fit does not look at validation.
+    fit_params: Callable[[ValidationSet], Mapping[str, Any]] | None = None
 
 
 def require_ctx(ctx: Context | None, key: str, component: str) -> torch.Tensor:

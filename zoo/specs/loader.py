@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import cattrs
 import tomli_w
+from cattrs.gen import make_dict_unstructure_fn
 
 from zoo.convert import strict_converter, structure_checked
 from zoo.errors import RegistryError, SpecError
@@ -40,11 +41,25 @@ def _unstructure_ref(ref: ComponentRef) -> dict[str, Any]:
     return {"name": ref.name, **dict(ref.params)}
 
 
+def _model_unstructurer(conv: cattrs.Converter):
+    """ModelSpec as a table; an estimator model is written as its estimator alone."""
+    plain = make_dict_unstructure_fn(ModelSpec, conv)
+
+    def unstructure(model: ModelSpec) -> dict[str, Any]:
+        out = plain(model)
+        # The unused network defaults of an estimator model would only be noise in its canonical form
+        # (and in its hash); a network model's table stays exactly as it was (estimator None is dropped).
+        return {"estimator": out["estimator"]} if model.estimator is not None else out
+
+    return unstructure
+
+
 def make_converter() -> cattrs.Converter:
     """The spec converter: strict types, unknown keys refused, components as ``{name = ..., **params}``."""
     conv = strict_converter()
     conv.register_structure_hook(ComponentRef, _structure_ref)
     conv.register_unstructure_hook(ComponentRef, _unstructure_ref)
+    conv.register_unstructure_hook(ModelSpec, _model_unstructurer(conv))
     return conv
 
 
@@ -163,9 +178,15 @@ def _resolve_ref(registry, slot: str, ref: ComponentRef, path: str, source: str)
 
 def resolve(spec: ExperimentSpec, registry, source: str) -> ExperimentSpec:
     """Check every component against the registry and fill in its defaults (canonical params)."""
-    from zoo.interfaces import DECOMPOSITION, ENCODER, HEAD, LOSS, MIXER
+    from zoo.interfaces import DECOMPOSITION, ENCODER, ESTIMATOR, HEAD, LOSS, MIXER
 
     m = spec.model
+    if m.estimator is not None:
+        estimator = _resolve_ref(registry, ESTIMATOR, m.estimator, "model.estimator", source)
+        # The loss is resolved for an estimator too: its label_norm picks the labels' normalisation.
+        loss = _resolve_ref(registry, LOSS, spec.train.loss, "train.loss", source)
+        model = attrs.evolve(m, estimator=estimator)
+        return attrs.evolve(spec, model=model, train=attrs.evolve(spec.train, loss=loss))
     decomposition = _resolve_ref(registry, DECOMPOSITION, m.decomposition, "model.decomposition", source)
     module = registry.build(DECOMPOSITION, decomposition.name, decomposition.params, len(spec.data.fields))
     branches = {}

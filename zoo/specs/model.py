@@ -35,16 +35,34 @@ class BranchSpec:
 
 @frozen
 class ModelSpec:
-    """decomposition -> branches (encoder -> mixer) -> sum -> norm -> trunk -> head."""
+    """decomposition -> branches (encoder -> mixer) -> sum -> norm -> trunk -> head; or one estimator.
 
-    decomposition: ComponentRef
-    branches: Mapping[str, BranchSpec] = field(converter=dict)
+    A classic trained baseline names only ``estimator`` (``[model] estimator = {name = "lightgbm"}``):
+    it replaces the whole network, so the network keys must then be left out.
+    """
+
+    decomposition: ComponentRef | None = None
+    branches: Mapping[str, BranchSpec] = field(factory=dict, converter=dict)
     #: Where: on the summed branch representations, before the trunk encoder (the report leaves it open).
     norm: str = field(default="layernorm", validator=validators.in_(NORMS))
     trunk: tuple[ComponentRef, ...] = field(factory=tuple, converter=tuple)
     head: ComponentRef = field(factory=lambda: ComponentRef("linear"))
+    #: A registered ``estimator`` (LightGBM, ridge, ...) fitted on window features instead of a network.
+    estimator: ComponentRef | None = None
 
-    @branches.validator
-    def _some_branch(self, attribute: attrs.Attribute, value: Mapping) -> None:
-        if not any(b.enabled for b in value.values()):
+    def __attrs_post_init__(self) -> None:
+        if self.estimator is not None:
+            network = self.decomposition is not None or self.branches or self.trunk
+            if network or self.norm != "layernorm" or self.head != ComponentRef("linear"):
+                raise ValueError(
+                    "model.estimator replaces the network: leave out decomposition, branches, norm, "
+                    "trunk and head (or drop estimator)"
+                )
+            return
+        if self.decomposition is None:
+            raise ValueError(
+                'model needs a network (decomposition = {name = "identity"} and [model.branches.*]) '
+                'or an estimator (estimator = {name = "lightgbm"})'
+            )
+        if not any(b.enabled for b in self.branches.values()):
             raise ValueError("at least one branch must be enabled")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
 
 from zoo.errors import DataError
 from zoo.train.days import Day, to_day
+
+if TYPE_CHECKING:
+    from datasets.features import FeatureDay
 
 #: Cache at most this many bytes of day tensors per source (several splits and specs share it).
 CACHE_BYTES = 2_000_000_000
@@ -35,6 +40,7 @@ class CubeSource:
         self._unlabelled_ok = np.zeros(len(self.dates), dtype=bool)
         self._unlabelled_ok[self._unlabelled.positions] = True
         self._cache: dict[tuple[bool, int], Day] = {}
+        self._features: dict[int, FeatureDay] = {}
         self._budget, self._used = cache_bytes, 0
         self._fingerprint: str | None = None
 
@@ -72,6 +78,25 @@ class CubeSource:
             # so the cached training/validation day is reused instead of built and held twice.
             return self._get(True, i)
         return self._get(False, i)
+
+    def features(self, positions: Sequence[int] | np.ndarray, test: bool = False) -> list[FeatureDay | None]:
+        """Classic window features (``datasets.features``) of the days at ``positions``.
+
+        The stocks of ``day(i)`` (``test_day(i)`` when ``test``), from the same raw windows; None where
+        that day has no batch. Kept in the source's cache while its byte budget lasts.
+        """
+        from datasets.features import feature_days
+
+        ok = self._unlabelled_ok if test else self._labelled_ok
+        todo = [int(i) for i in dict.fromkeys(int(i) for i in positions) if ok[i] and i not in self._features]
+        fresh = dict(zip(todo, feature_days(self._unlabelled, todo), strict=True))
+        for i, fd in fresh.items():
+            size = fd.x.nbytes + (fd.y.nbytes if fd.y is not None else 0)
+            if self._used + size <= self._budget:
+                self._features[i] = fd
+                self._used += size
+        known = {**fresh, **self._features}
+        return [known[int(i)] if ok[int(i)] else None for i in positions]
 
     def label(self, horizon: int) -> xr.DataArray:
         """Raw forward returns close(t+1) -> close(t+1+h) inside the spec's universe (NaN outside)."""

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 import zoo
 from zoo.errors import TrainingError
-from zoo.train import tracking
+from zoo.train import classic, tracking
 from zoo.train.days import DaySet
 from zoo.train.ensemble import ensemble, stitch
 from zoo.train.source import DaySource
@@ -197,20 +197,27 @@ def run_spec(
                     },
                 )
                 t0 = time.perf_counter()
-                torch.manual_seed(seed)
-                model = build_model(spec.model, in_features, registry).to(device)
-                loss_fn = registry.build("loss", t.loss.name, t.loss.params, 0)
-                result = fit(
-                    model,
-                    loss_fn,
-                    train_days,
-                    valid_days,
-                    cfg,
-                    seed,
-                    on_epoch=lambda epoch, row, cid=cid: tracking.log_metrics(c, cid, row, step=epoch),
-                    desc=f"{spec.name} {split.test_year} s{seed}",
-                )
-                preds = predict(model, test_days)
+                save_model = None
+                if classic.is_classic(spec):  # an estimator instead of a network (zoo.train.classic)
+                    result, preds, save_model = classic.fit_split(
+                        spec, source, split, seed, registry, desc=f"{spec.name} {split.test_year} s{seed}"
+                    )
+                    tracking.log_history(c, cid, result.history)
+                else:
+                    torch.manual_seed(seed)
+                    model = build_model(spec.model, in_features, registry).to(device)
+                    loss_fn = registry.build("loss", t.loss.name, t.loss.params, 0)
+                    result = fit(
+                        model,
+                        loss_fn,
+                        train_days,
+                        valid_days,
+                        cfg,
+                        seed,
+                        on_epoch=lambda epoch, row, cid=cid: tracking.log_metrics(c, cid, row, step=epoch),
+                        desc=f"{spec.name} {split.test_year} s{seed}",
+                    )
+                    preds = predict(model, test_days)
                 if not preds:
                     raise TrainingError(f"test year {split.test_year}: no day had an eligible stock")
                 score = stitch(preds, source.symbols)
@@ -218,7 +225,10 @@ def run_spec(
                 with tempfile.TemporaryDirectory() as tmp:
                     wdir = Path(tmp) / "weights"
                     wdir.mkdir()
-                    torch.save(model.state_dict(), wdir / "state_dict.pt")
+                    if save_model is not None:
+                        save_model(wdir)  # estimator.joblib + features.json
+                    else:
+                        torch.save(model.state_dict(), wdir / "state_dict.pt")
                     c.log_artifacts(cid, str(wdir), "weights")
                     pdir = Path(tmp) / "scores.zarr"
                     tracking.save_scores(score, pdir)

@@ -16,7 +16,8 @@ from zoo import runs
 from zoo.errors import TrainingError
 
 ARTIFACT_DIR = "mlartifacts"
-_PARAMS_PER_CALL = 100  # MLflow's log_batch limit
+_PARAMS_PER_CALL = 100  # MLflow's log_batch limits
+_METRICS_PER_CALL = 1000
 _REPO = Path(__file__).resolve().parents[2]
 
 
@@ -90,6 +91,23 @@ def log_metrics(c, run_id: str, metrics: Mapping[str, float], step: int | None =
     ]
     if items:
         c.log_batch(run_id, metrics=items)
+
+
+def log_history(c, run_id: str, rows: list[Mapping[str, float]]) -> None:
+    """Log per-step metrics (step = row index) in as few calls as MLflow allows (1,000 a call)."""
+    import time
+
+    from mlflow.entities import Metric
+
+    ts = int(time.time() * 1000)
+    items = [
+        Metric(k, float(v), ts, step)
+        for step, row in enumerate(rows)
+        for k, v in row.items()
+        if v is not None and np.isfinite(v)
+    ]
+    for i in range(0, len(items), _METRICS_PER_CALL):
+        c.log_batch(run_id, metrics=items[i : i + _METRICS_PER_CALL])
 
 
 def find_parent(c, experiment_id: str, spec_hash: str):
