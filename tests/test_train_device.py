@@ -282,3 +282,37 @@ def test_bf16_trains_a_few_steps_with_finite_loss(host_batches, specs_dir):
     assert np.isfinite(evaluate_rank_ic(model, days, 3, "bf16"))
     scores = predict(model, days, "bf16")
     assert all(s.dtype == np.float32 and np.isfinite(s).all() for _, _, s in scores)
+
+
+# ----------------------------------------------------------------------------- the GPU bench's import path
+
+BLOCKED = ("zarr", "mlflow", "cattrs", "xarray", "pandas", "tomli_w")
+
+
+def test_gpu_bench_builds_the_specs_models_without_zarr_mlflow_cattrs(specs_dir):
+    """bench/bench_gpu.py must run where only torch, numpy and the model code exist (a bare GPU image)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        f"for m in {BLOCKED!r}: sys.modules[m] = None  # any import of them now fails\n"
+        "import runpy, torch\n"
+        "bench = runpy.run_path('bench/bench_gpu.py', run_name='bench_gpu')\n"
+        "x = torch.linspace(-2, 2, 7 * 150 * 6).reshape(7, 150, 6)\n"
+        "ctx = {'size': torch.arange(7.0), 'mask': torch.ones(7, dtype=torch.bool)}\n"
+        "for name in ('gru', 'decompgru'):\n"
+        "    print(name, repr(bench['make_model'](name, torch.device('cpu'))(x, ctx).tolist()))\n"
+    )
+    root = specs_dir.parent
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = dict(line.split(" ", 1) for line in out.stdout.strip().splitlines())
+    x = torch.linspace(-2, 2, 7 * 150 * 6).reshape(7, 150, 6)
+    ctx = {"size": torch.arange(7.0), "mask": torch.ones(7, dtype=torch.bool)}
+    for name in ("gru", "decompgru"):
+        torch.manual_seed(0)
+        model = build_model(load_spec(specs_dir / f"{name}.toml").model, 6, get_registry())
+        assert got[name] == repr(model(x, ctx).tolist())  # the same model, weight for weight

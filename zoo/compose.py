@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from zoo.errors import RegistryError
 from zoo.interfaces import DECOMPOSITION, ENCODER, HEAD, MIXER, Context
-from zoo.registry import Registry, get_registry
-from zoo.specs.model import ComponentRef, ModelSpec
+
+if TYPE_CHECKING:  # the specs need cattrs; composing a model from plain objects does not (bench_gpu)
+    from zoo.registry import Registry
+    from zoo.specs.model import ComponentRef, ModelSpec
 
 
 class EncoderStack(nn.Sequential):
@@ -96,7 +99,10 @@ class ZooModel(nn.Module):
 
 def build_model(spec: ModelSpec, in_features: int, registry: Registry | None = None) -> ZooModel:
     """Build the model a (resolved) model spec describes, every component through the registry."""
-    registry = registry or get_registry()
+    if registry is None:
+        from zoo.registry import get_registry
+
+        registry = get_registry()
     decomposition = registry.build(
         DECOMPOSITION, spec.decomposition.name, spec.decomposition.params, in_features
     )
