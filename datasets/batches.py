@@ -286,11 +286,16 @@ class DayBatches(Sequence):
             "size": self._panel.on(xp, device, "size", self.size),
             "industry": self._panel.on(xp, device, "industry", self.industry),
         }
-        if self.labels is not None:
+        if self._wants_labels:
             out._dev["labels"] = self._panel.on(xp, device, "labels", self.labels)
         if not self._all_fields:
             out._dev["field_idx"] = xp.asarray(self.field_idx, device=device)
         return out
+
+    @property
+    def _wants_labels(self) -> bool:
+        """Whether a batch carries ``y`` (labels exist, and are required or normalised)."""
+        return self.labels is not None and (self.require_label or self.label_norm is not None)
 
     def _arrays(self) -> dict[str, Any]:
         """The arrays a day is built from: the host ones, or their copies on the device."""
@@ -325,7 +330,7 @@ class DayBatches(Sequence):
         x = normalize_windows(self.raw_windows(t, idx), self.fields, **self.norm)
         y = None
         n_labelled = -1
-        if self.labels is not None and (self.require_label or self.label_norm is not None):
+        if self._wants_labels:
             if self.label_norm is None:
                 y = a["labels"][t, di]
             else:  # pandas ranks on the host; a label vector is N floats, not a window
