@@ -38,12 +38,15 @@ MAD_SCALE = 1.4826
 
 def winsorize(y: torch.Tensor, valid: torch.Tensor, clip_mad: float) -> torch.Tensor:
     """Clip the valid entries at median ± ``clip_mad`` × 1.4826 × MAD of the valid entries (0 = off)."""
-    if clip_mad <= 0 or int(valid.sum()) < 3:
+    if clip_mad <= 0:
         return y
-    v = y[valid]
-    med = v.median()
-    band = clip_mad * MAD_SCALE * (v - med).abs().median()
-    return torch.where(valid, y.clamp(med - band, med + band), y)
+    # nanmedian over the valid entries (the rest set to NaN) is the valid entries' (lower) median,
+    # with no data-dependent shape: a GPU never waits for the host here.
+    nan = torch.full_like(y, float("nan"))
+    med = torch.nanmedian(torch.where(valid, y, nan))
+    band = clip_mad * MAD_SCALE * torch.nanmedian(torch.where(valid, (y - med).abs(), nan))
+    clipped = torch.where(valid, torch.minimum(torch.maximum(y, med - band), med + band), y)
+    return torch.where(valid.sum() >= 3, clipped, y)
 
 
 def normalize_labels(y: torch.Tensor, valid: torch.Tensor, how: str, clip_mad: float = 0.0) -> torch.Tensor:
