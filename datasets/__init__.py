@@ -1,17 +1,13 @@
-"""Stock x time x field cubes on xarray + Zarr: schema, synthetic market, ingest, labels, day batches."""
+"""Stock x time x field cubes on xarray + Zarr: schema, synthetic market, ingest, labels, day batches.
 
-from datasets.schema import (
-    FIELDS,
-    INDEXES,
-    SCHEMA_VERSION,
-    UNIVERSES,
-    describe_cube,
-    fingerprint,
-    open_cube,
-    trading_dates,
-    validate_cube,
-    write_cube,
-)
+The names below load on first use (PEP 562), so ``datasets.windows`` and ``datasets.fields`` can be
+imported where only numpy is installed (the GPU bench).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "FIELDS",
@@ -25,3 +21,14 @@ __all__ = [
     "validate_cube",
     "write_cube",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``datasets.schema`` on the first access of one of its names."""
+    if name in __all__:
+        return getattr(importlib.import_module("datasets.schema"), name)
+    raise AttributeError(f"module 'datasets' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

@@ -20,41 +20,51 @@ after t.
 
 from __future__ import annotations
 
-import warnings
+import copy
 import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+from array_api_compat import array_namespace
 
 from datasets.labels import LABEL_NORMS, ensure_labels, normalize_cross_section
-from datasets.schema import FIELDS, PRICE_FIELDS
+from datasets.schema import FIELDS
+from datasets.windows import MAD_SCALE, gather_windows, normalize_windows, size_groups
 from zoo.errors import DataError
 from zoo.specs.data import DataSpec
 
-MAD_SCALE = 1.4826  # MAD -> std for a normal distribution
+__all__ = ["MAD_SCALE", "DayBatch", "DayBatches", "eligible_dates", "normalize_windows", "trading_dates"]
 
 
 @dataclass(frozen=True, slots=True)
 class DayBatch:
-    """One date's cross-section: ``x (N, W, F)``, ``y (N,)`` or None, and ``ctx`` arrays of length N."""
+    """One date's cross-section: ``x (N, W, F)``, ``y (N,)`` or None, and ``ctx`` arrays of length N.
+
+    ``x``, ``y`` and ``ctx`` are numpy arrays, or arrays of the namespace and device the batches were
+    moved to with :meth:`DayBatches.on`; ``date``, ``symbols``, ``index`` and ``n_labelled`` stay on
+    the host.
+    """
 
     date: pd.Timestamp
     symbols: np.ndarray
-    x: np.ndarray
-    y: np.ndarray | None
-    ctx: dict[str, np.ndarray]
+    x: Any
+    y: Any | None
+    ctx: dict[str, Any]
     #: positions of the N stocks on the cube's symbol axis (to scatter scores back).
     index: np.ndarray = field(repr=False)
+    #: stocks with a finite label, counted on the host (so a device consumer need not synchronise).
+    n_labelled: int = field(default=-1, repr=False)
 
     @property
-    def label_mask(self) -> np.ndarray:
+    def label_mask(self) -> Any:
         """True where ``y`` is a finite label (all True when labels were required)."""
         if self.y is None:
             return np.zeros(len(self.symbols), dtype=bool)
-        return np.isfinite(self.y)
+        return array_namespace(self.y).isfinite(self.y)
 
 
 class _Panel:
@@ -73,6 +83,16 @@ class _Panel:
         valid = np.isfinite(bars[..., 3])
         #: cumulative count of valid bars, (D+1, S), for O(1) history counts.
         self.cum_valid = np.concatenate([np.zeros((1, s), np.int64), np.cumsum(valid, axis=0)])
+        #: copies of this panel's arrays on devices (see ``on``).
+        self._on: dict[tuple[str, int, str, str], tuple[np.ndarray, Any]] = {}
+
+    def on(self, xp: Any, device: Any, name: str, host: np.ndarray) -> Any:
+        """``host`` copied to ``device`` once per (array, device); later calls share the copy."""
+        key = (name, id(host), str(device), xp.__name__)
+        hit = self._on.get(key)
+        if hit is None or hit[0] is not host:  # the strong ref to ``host`` keeps its id unique
+            hit = self._on[key] = (host, xp.asarray(host, device=device))
+        return hit[1]
 
     def history(self, window: int) -> np.ndarray:
         """(D, S) valid bars in days max(t-W+1, latest breach) .. t."""
@@ -101,62 +121,6 @@ def _panel(cube: xr.Dataset, window: int) -> _Panel:
     panel = _Panel(cube, window)
     _PANELS[key] = (weakref.ref(bars), weakref.ref(breach), panel)
     return panel
-
-
-def _nan_median_cols(a: np.ndarray) -> np.ndarray:
-    """Median over axis 0 ignoring NaN, for an (N, K) array, by one sort (np.nanmedian loops per column)."""
-    srt = np.sort(a, axis=0)  # NaN sort last
-    n = np.isfinite(a).sum(axis=0)
-    lo = np.clip((n - 1) // 2, 0, None)
-    hi = np.clip(n // 2, 0, None)
-    cols = np.arange(a.shape[1])
-    med = 0.5 * (srt[lo, cols] + srt[hi, cols])
-    return np.where(n > 0, med, np.nan)
-
-
-def normalize_windows(
-    x: np.ndarray,
-    fields: Sequence[str],
-    price_norm: str = "last_close",
-    volume_norm: str = "window_mean",
-    clip_mad: float = 5.0,
-    zscore: bool = True,
-    fill_value: float = 0.0,
-) -> np.ndarray:
-    """Normalise a day's raw windows ``x (N, W, F)`` as the module docstring says (in place if contiguous)."""
-    x = np.ascontiguousarray(x, dtype=np.float32)  # the in-place steps below work on a reshaped view
-    n, w, f = x.shape
-    fields = list(fields)
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are expected; they end as fill
-        if price_norm == "last_close":
-            if "close" not in fields:
-                raise DataError("price_norm='last_close' needs the 'close' field in data.fields")
-            last = x[:, -1, fields.index("close")]
-            pcols = [i for i, name in enumerate(fields) if name in PRICE_FIELDS]
-            x[:, :, pcols] /= last[:, None, None]
-        elif price_norm != "none":
-            raise DataError(f"price_norm {price_norm!r} is unknown; choose 'last_close' or 'none'")
-        if "volume" in fields:
-            v = fields.index("volume")
-            if volume_norm == "window_mean":
-                mean = np.nanmean(x[:, :, v], axis=1) if n else np.zeros(0, np.float32)
-                x[:, :, v] /= np.where(mean > 0, mean, np.nan)[:, None]
-            elif volume_norm != "none":
-                raise DataError(f"volume_norm {volume_norm!r} is unknown; choose 'window_mean' or 'none'")
-        flat = x.reshape(n, w * f)
-        if n and clip_mad > 0:
-            med = _nan_median_cols(flat)
-            mad = _nan_median_cols(np.abs(flat - med))
-            band = clip_mad * MAD_SCALE * mad
-            np.clip(flat, med - band, med + band, out=flat)
-        if n and zscore:
-            mu = np.nanmean(flat, axis=0)
-            sd = np.nanstd(flat, axis=0)
-            flat -= mu
-            flat *= np.where(sd > 1e-8, 1.0 / sd, 0.0)
-    np.nan_to_num(x, copy=False, nan=fill_value, posinf=fill_value, neginf=fill_value)
-    return x
 
 
 class DayBatches(Sequence):
@@ -210,6 +174,10 @@ class DayBatches(Sequence):
         if label_norm is not None or require_label:
             cube = ensure_labels(cube, horizons=(horizon,))
         self._panel = _panel(cube, self.window)
+        #: array namespace and device of the built days (None: numpy on the host), see :meth:`on`.
+        self._xp: Any = None
+        self._device: Any = None
+        self._dev: dict[str, Any] | None = None
         self.size = np.asarray(cube["size"].values, dtype=np.float32)
         self.industry = np.asarray(cube["industry"].values).astype(np.int64)
         self.labels: np.ndarray | None = None
@@ -302,35 +270,83 @@ class DayBatches(Sequence):
             raise IndexError(f"day {i} out of range (0..{len(self) - 1})")
         return self.batch_at(int(self.positions[i]))
 
-    def raw_windows(self, t: int, idx: np.ndarray) -> np.ndarray:
-        """Un-normalised windows (N, W, F) of stocks ``idx`` at date position ``t``, breach-truncated."""
-        w = self.window
-        x = self._panel.values[idx, t : t + w, :]  # one gather of N contiguous blocks; padded start
+    def on(self, xp: Any, device: Any = None) -> DayBatches:
+        """These batches built with array namespace ``xp`` on ``device`` (e.g. torch on a GPU).
+
+        The padded bar panel, breaches, sizes, industries and labels are copied there once (shared by
+        every DayBatches over the same cube and device); each day's windows are then gathered and
+        normalised there by the same rules (``datasets.windows``) as on the host. Eligibility and the
+        stock list stay host-side numpy (decided once at setup).
+        """
+        out = copy.copy(self)
+        out._xp, out._device = xp, device
+        out._dev = {
+            "panel": self._panel.on(xp, device, "values", self._panel.values),
+            "last_breach": self._panel.on(xp, device, "last_breach", self._panel.last_breach),
+            "size": self._panel.on(xp, device, "size", self.size),
+            "industry": self._panel.on(xp, device, "industry", self.industry),
+        }
+        if self._wants_labels:
+            out._dev["labels"] = self._panel.on(xp, device, "labels", self.labels)
         if not self._all_fields:
-            x = np.ascontiguousarray(x[:, :, self.field_idx])
-        lb = self._panel.last_breach[t, idx]
-        stale = (t - w + 1 + np.arange(w))[None, :] < lb[:, None]
-        x[stale] = np.nan
-        return x
+            out._dev["field_idx"] = xp.asarray(self.field_idx, device=device)
+        return out
+
+    @property
+    def _wants_labels(self) -> bool:
+        """Whether a batch carries ``y`` (labels exist, and are required or normalised)."""
+        return self.labels is not None and (self.require_label or self.label_norm is not None)
+
+    def _arrays(self) -> dict[str, Any]:
+        """The arrays a day is built from: the host ones, or their copies on the device."""
+        if self._dev is not None:
+            return self._dev
+        host = {
+            "panel": self._panel.values,
+            "last_breach": self._panel.last_breach,
+            "size": self.size,
+            "industry": self.industry,
+            "labels": self.labels,
+        }
+        if not self._all_fields:
+            host["field_idx"] = self.field_idx
+        return host
+
+    def _index(self, idx: np.ndarray) -> Any:
+        """Stock positions as an index array of the batches' namespace and device."""
+        return idx if self._xp is None else self._xp.asarray(idx, device=self._device)
+
+    def raw_windows(self, t: int, idx: np.ndarray) -> Any:
+        """Un-normalised windows (N, W, F) of stocks ``idx`` at date position ``t``, breach-truncated."""
+        a = self._arrays()
+        di = self._index(idx)
+        return gather_windows(a["panel"], a["last_breach"], t, di, self.window, a.get("field_idx"))
 
     def batch_at(self, t: int) -> DayBatch:
         """The batch at date position ``t`` on the cube's date axis."""
         idx = np.flatnonzero(self.eligible[t])
+        a = self._arrays()
+        di = self._index(idx)
         x = normalize_windows(self.raw_windows(t, idx), self.fields, **self.norm)
         y = None
-        if self.labels is not None and (self.require_label or self.label_norm is not None):
-            y = normalize_cross_section(self.labels[t, idx], self.label_norm)
-        size = self.size[t, idx]
+        n_labelled = -1
+        if self._wants_labels:
+            if self.label_norm is None:
+                y = a["labels"][t, di]
+            else:  # pandas ranks on the host; a label vector is N floats, not a window
+                y = normalize_cross_section(self.labels[t, idx], self.label_norm)
+                y = y if self._xp is None else self._xp.asarray(y, device=self._device)
+            n_labelled = int(np.isfinite(self.labels[t, idx]).sum())
+        size = a["size"][t, di]
         n = len(idx)
-        rank = np.argsort(np.argsort(size, kind="stable"), kind="stable")
-        groups = (rank * self.n_size_groups // max(n, 1)).astype(np.int64)
+        xp = array_namespace(size)
         ctx = {
             "size": size,
-            "size_group": groups,
-            "industry": self.industry[idx],
-            "mask": np.ones(n, dtype=bool),
+            "size_group": size_groups(size, self.n_size_groups),
+            "industry": a["industry"][di],
+            "mask": xp.ones(n, dtype=xp.bool, device=self._device),
         }
-        return DayBatch(self.all_dates[t], self.symbols_all[idx], x, y, ctx, idx)
+        return DayBatch(self.all_dates[t], self.symbols_all[idx], x, y, ctx, idx, n_labelled)
 
 
 def trading_dates(cube: xr.Dataset) -> pd.DatetimeIndex:

@@ -14,11 +14,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from datasets.fields import FIELDS, PRICE_FIELDS  # noqa: F401  (PRICE_FIELDS re-exported)
 from zoo.errors import DataError
 
 SCHEMA_VERSION = 1
-FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "vwap", "volume")
-PRICE_FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "vwap")
 UNIVERSES: tuple[str, ...] = ("all", "csi300", "csi500", "csi1000")
 INDEXES: tuple[str, ...] = ("csi300", "csi500", "csi1000")
 

@@ -16,12 +16,25 @@ from zoo import hookimpl
 from zoo.registry import Component
 
 
+def _select(pred: torch.Tensor) -> bool:
+    """Whether kept entries are selected (on the CPU) rather than weighted (see ``_masked``)."""
+    return pred.device.type == "cpu"
+
+
 def _masked(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None):
-    """Keep the entries where mask is True and the target is finite."""
+    """The entries where mask is True and the target is finite: ``(pred, target, weight)``.
+
+    On the CPU they are selected (``weight`` None), which keeps the sums exactly as they always were.
+    Elsewhere selecting would make the host wait for the device to learn how many there are, so
+    every entry is kept with a 0/1 ``weight`` (dropped ones zeroed) and the shape stays fixed.
+    """
     keep = torch.isfinite(target)
     if mask is not None:
         keep = keep & mask.to(dtype=torch.bool)
-    return pred[keep], target[keep]
+    if _select(pred):
+        return pred[keep], target[keep], None
+    zero = torch.zeros_like(pred)
+    return torch.where(keep, pred, zero), torch.where(keep, target, zero), keep.to(pred.dtype)
 
 
 @frozen
@@ -43,13 +56,19 @@ class ICLoss(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None):
         """The negative correlation; 0 (with a graph) when fewer than two stocks are valid."""
-        p, t = _masked(pred, target, mask)
-        if p.numel() < 2:
-            return pred.sum() * 0.0
-        p = p - p.mean()
-        t = t - t.mean()
+        p, t, w = _masked(pred, target, mask)
+        if w is None:
+            if p.numel() < 2:
+                return pred.sum() * 0.0
+            p = p - p.mean()
+            t = t - t.mean()
+            corr = (p * t).sum() / torch.sqrt((p * p).sum() * (t * t).sum() + self.eps)
+            return -corr
+        n = w.sum()
+        p = (p - p.sum() / n.clamp_min(1)) * w
+        t = (t - t.sum() / n.clamp_min(1)) * w
         corr = (p * t).sum() / torch.sqrt((p * p).sum() * (t * t).sum() + self.eps)
-        return -corr
+        return torch.where(n >= 2, -corr, pred.sum() * 0.0)
 
 
 @frozen
@@ -83,10 +102,14 @@ class WeightedMSELoss(nn.Module):
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None):
         """The weighted mean squared error over the day's valid stocks."""
-        p, t = _masked(pred, target, mask)
-        if p.numel() == 0:
-            return pred.sum() * 0.0
-        return (self.weights(t) * (p - t) ** 2).mean()
+        p, t, w = _masked(pred, target, mask)
+        if w is None:
+            if p.numel() == 0:
+                return pred.sum() * 0.0
+            return (self.weights(t) * (p - t) ** 2).mean()
+        n = w.sum()
+        mse = (w * self.weights(t) * (p - t) ** 2).sum() / n.clamp_min(1)
+        return torch.where(n > 0, mse, pred.sum() * 0.0)
 
 
 def _build_ic(config: ICLossConfig, in_features: int) -> ICLoss:

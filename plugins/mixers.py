@@ -56,13 +56,15 @@ class GroupDemeanConfig:
 
 
 def quantile_groups(values: torch.Tensor, mask: torch.Tensor, groups: int) -> torch.Tensor:
-    """Quantile group (0 .. groups-1) of every stock among the valid ones; ties share a group."""
-    valid = values[mask]
-    if valid.numel() == 0:
-        return torch.zeros_like(values, dtype=torch.long)
-    ordered = torch.sort(valid).values
+    """Quantile group (0 .. groups-1) of every stock among the valid ones; ties share a group.
+
+    Invalid stocks sort last as +inf instead of being dropped, so no shape depends on the data and a
+    GPU never waits for the host; a valid stock's count of valid stocks below it is unchanged.
+    """
+    filled = torch.where(mask, values, torch.full_like(values, torch.inf))
+    ordered = torch.sort(filled).values
     below = torch.searchsorted(ordered, values.contiguous(), right=False)
-    return (below * groups // valid.numel()).clamp_(0, groups - 1)
+    return (below * groups // mask.sum().clamp_min(1)).clamp_(0, groups - 1)
 
 
 class GroupDemean(nn.Module):
@@ -80,16 +82,19 @@ class GroupDemean(nn.Module):
             raise RegistryError(
                 f"group_demean: ctx[{self.by!r}] has shape {tuple(values.shape)}, expected ({n},)"
             )
+        # The input checks below read values on the host: on an accelerator that would stall every
+        # step, so they run on the CPU only (the day source guarantees finite sizes for eligible stocks).
+        on_host = values.device.type == "cpu"
         if self.mode == "category":
             ids = values.long()
-            if ids.numel() and (ids.min() < 0 or ids.max() >= self.groups):
+            if on_host and ids.numel() and (ids.min() < 0 or ids.max() >= self.groups):
                 raise RegistryError(
                     f"group_demean(mode='category'): ctx[{self.by!r}] codes must be in 0..{self.groups - 1}; "
                     f"set groups to the number of categories"
                 )
             return ids
         values = values.float()
-        if not torch.isfinite(values[mask]).all():
+        if on_host and not torch.isfinite(values[mask]).all():
             raise RegistryError(
                 f"group_demean: ctx[{self.by!r}] is NaN/inf for a valid stock; mask it or fill it"
             )
@@ -99,10 +104,12 @@ class GroupDemean(nn.Module):
         """Subtract each stock's group mean at every step."""
         n = h.shape[0]
         ids = self.group_ids(ctx, n, h.device)
-        weight = valid_mask(ctx, n, h.device).to(h.dtype)
-        sums = h.new_zeros((self.groups, *h.shape[1:])).index_add_(0, ids, h * weight[:, None, None])
-        counts = h.new_zeros(self.groups).index_add_(0, ids, weight).clamp_min(1.0)
-        return h - (sums / counts[:, None, None])[ids]
+        # Group sums add up hundreds of stocks: accumulate them in float32 even under bf16 autocast.
+        hf = h.float()
+        weight = valid_mask(ctx, n, h.device).to(hf.dtype)
+        sums = hf.new_zeros((self.groups, *h.shape[1:])).index_add_(0, ids, hf * weight[:, None, None])
+        counts = hf.new_zeros(self.groups).index_add_(0, ids, weight).clamp_min(1.0)
+        return (hf - (sums / counts[:, None, None])[ids]).to(h.dtype)
 
     def extra_repr(self) -> str:
         return f"groups={self.groups}, by={self.by!r}, mode={self.mode!r}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
 import importlib
 import importlib.metadata
 import os
@@ -15,7 +16,6 @@ import attrs
 import pluggy
 
 from zoo import hookspecs
-from zoo.convert import strict_converter, structure_checked
 from zoo.errors import RegistryError, SpecError
 from zoo.interfaces import SLOTS
 
@@ -56,7 +56,13 @@ class Component:
         return out
 
 
-_converter = strict_converter()
+@functools.cache
+def _converter():
+    """The strict cattrs converter for component configs (imported on first use: building a model
+    from ready config objects, as the GPU bench does, needs no cattrs)."""
+    from zoo.convert import strict_converter
+
+    return strict_converter()
 
 
 class Registry:
@@ -111,9 +117,11 @@ class Registry:
 
     def make_config(self, slot: str, name: str, params: Mapping[str, Any] | None = None) -> Any:
         """Structure ``params`` into the component's config class (unknown keys are an error)."""
+        from zoo.convert import structure_checked
+
         comp = self.get(slot, name)
         try:
-            return structure_checked(_converter, dict(params or {}), comp.config, f"{slot} {name!r}")
+            return structure_checked(_converter(), dict(params or {}), comp.config, f"{slot} {name!r}")
         except SpecError as exc:
             raise RegistryError(str(exc)) from None
 

@@ -13,12 +13,16 @@ from typing import Any
 import attrs
 import cattrs
 import tomli_w
-from cattrs.gen import make_dict_unstructure_fn
+from cattrs.gen import make_dict_unstructure_fn, override
 
 from zoo.convert import strict_converter, structure_checked
 from zoo.errors import RegistryError, SpecError
+from zoo.specs.data import DataSpec
+from zoo.specs.enhance import EnhanceSpec
+from zoo.specs.evaluate import EvalSpec
 from zoo.specs.experiment import ExperimentSpec
 from zoo.specs.model import BranchSpec, ComponentRef, ModelSpec
+from zoo.specs.train import OMIT_DEFAULT, TrainSpec
 
 #: Key that names a parent spec file, resolved relative to the file that holds it.
 EXTENDS = "extends"
@@ -54,11 +58,23 @@ def _model_unstructurer(conv: cattrs.Converter):
     return unstructure
 
 
+def _omit_defaults(conv: cattrs.Converter, cls: type) -> None:
+    """Unstructure ``cls`` without its ``OMIT_DEFAULT`` fields while they hold their defaults."""
+    keep_out = {
+        f.name: override(omit_if_default=True) for f in attrs.fields(cls) if f.metadata.get(OMIT_DEFAULT)
+    }
+    if keep_out:
+        conv.register_unstructure_hook(cls, make_dict_unstructure_fn(cls, conv, **keep_out))
+
+
 def make_converter() -> cattrs.Converter:
     """The spec converter: strict types, unknown keys refused, components as ``{name = ..., **params}``."""
     conv = strict_converter()
     conv.register_structure_hook(ComponentRef, _structure_ref)
     conv.register_unstructure_hook(ComponentRef, _unstructure_ref)
+    for section in (ExperimentSpec, DataSpec, TrainSpec, EvalSpec, EnhanceSpec):
+        _omit_defaults(conv, section)
+    # ModelSpec has no OMIT_DEFAULT field; its own unstructurer drops an estimator model's network keys.
     conv.register_unstructure_hook(ModelSpec, _model_unstructurer(conv))
     return conv
 

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import re
+
 from attrs import field, frozen, validators
 
 from zoo.specs.model import ComponentRef
+
+#: attrs field metadata: the canonical form (and so the spec hash) leaves the field out while it holds
+#: its default, so a key added after specs were hashed does not change their hashes.
+OMIT_DEFAULT = "zoo.omit_default"
+
+DEVICES = ("auto", "cpu", "cuda", "cuda:N")
+PRECISIONS = ("fp32", "tf32", "bf16")
+
+
+def _check_device(instance: object, attribute: object, value: str) -> None:
+    """``auto``, ``cpu``, ``cuda`` or ``cuda:N`` (whether that device exists is checked when a run starts)."""
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value):
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, got {value!r}")
 
 
 @frozen
@@ -34,4 +49,11 @@ class TrainSpec:
     threads: int = field(default=0, validator=validators.ge(0))
     #: MLflow tracking URI; "" = ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlflow.db`` in the working folder.
     tracking_uri: str = ""
-    device: str = "cpu"
+    #: Where the model, the day tensors, the loss and the metrics live: "auto" (CUDA when available,
+    #: else CPU), "cpu", "cuda" or "cuda:N". Resolved once when a run starts.
+    device: str = field(default="cpu", validator=_check_device)
+    #: "fp32"; "tf32" (CUDA matmuls and convolutions in TF32); "bf16" (the model under bfloat16
+    #: autocast; the loss, label ranks and z-scores stay float32). See docs/training.md.
+    precision: str = field(
+        default="fp32", validator=validators.in_(PRECISIONS), metadata={OMIT_DEFAULT: True}
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import torch
 import xarray as xr
 
 from zoo.errors import DataError
@@ -20,12 +22,22 @@ CACHE_BYTES = 2_000_000_000
 
 
 class CubeSource:
-    """A cube seen through one ``[data]`` spec section (implements ``zoo.train.source.DaySource``)."""
+    """A cube seen through one ``[data]`` spec section (implements ``zoo.train.source.DaySource``).
+
+    Days are built with numpy on the host (``device`` CPU) or, after :meth:`on`, with torch on the
+    device itself: the panel goes there once and each day's windows are gathered and normalised there.
+    """
+
+    #: Where the days' tensors are built.
+    device: torch.device = torch.device("cpu")
 
     def __init__(self, cube: xr.Dataset, data_spec, store: str = "", cache_bytes: int = CACHE_BYTES) -> None:
         from datasets.batches import DayBatches
         from datasets.labels import ensure_labels
 
+        #: the numpy-built source this one was derived from (itself for the host one), and its device copies.
+        self._host: CubeSource = self
+        self._on: dict[torch.device, CubeSource] = {}
         self.spec = data_spec
         self.cube = ensure_labels(cube, horizons=sorted({data_spec.horizon, 10, 20}))
         self.store = store or str(data_spec.store)
@@ -43,6 +55,32 @@ class CubeSource:
         self._features: dict[int, FeatureDay] = {}
         self._budget, self._used = cache_bytes, 0
         self._fingerprint: str | None = None
+
+    def on(self, device: torch.device | str, *, torch_build: bool | None = None) -> CubeSource:
+        """This source building its days on ``device``; one per (device, builder), cached.
+
+        ``torch_build`` None: numpy on the CPU (the reference path), torch on any other device; True
+        builds with torch on the CPU too (tests compare the two). A device source shares the host's
+        eligibility, labels and dates and keeps its own cache of day tensors (the same byte budget).
+        """
+        device = torch.device(device)
+        use_torch = device.type != "cpu" if torch_build is None else bool(torch_build)
+        if device.type != "cpu" and not use_torch:
+            raise DataError(f"days on {device} are built there with torch; torch_build=False needs the CPU")
+        host = self._host
+        if not use_torch:
+            return host
+        hit = host._on.get(device)
+        if hit is None:
+            import array_api_compat.torch as xp
+
+            hit = copy.copy(host)
+            hit.device, hit._on = device, {}
+            hit._labelled = host._labelled.on(xp, device)
+            hit._unlabelled = host._unlabelled.on(xp, device)
+            hit._cache, hit._used = {}, 0
+            host._on[device] = hit
+        return hit
 
     def fingerprint(self) -> str:
         """The cube's fingerprint (coordinates and primary arrays)."""

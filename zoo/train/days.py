@@ -12,13 +12,16 @@ import torch
 
 @attrs.define
 class Day:
-    """One trading day's cross-section as tensors (views of the source's numpy arrays)."""
+    """One trading day's cross-section as tensors on the run's device (``date``, ``symbols`` on the host)."""
 
     date: np.datetime64
     symbols: np.ndarray
     x: torch.Tensor
     y: torch.Tensor | None
     ctx: dict[str, torch.Tensor]
+    #: Stocks valid per ``ctx["mask"]`` with a finite label, counted on the host when the source knows
+    #: it (None: the trainer counts on the device, which waits for it).
+    n_labelled: int | None = None
 
     @property
     def n(self) -> int:
@@ -33,16 +36,23 @@ class Day:
         return total + sum(t.numel() * t.element_size() for t in self.ctx.values())
 
 
+def _tensor(a: Any, dtype: np.dtype | None = None) -> torch.Tensor:
+    """A torch tensor of ``a``: itself when it is one already (built on the device), else a numpy view."""
+    if isinstance(a, torch.Tensor):
+        return a
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=dtype))
+
+
 def to_day(batch: Any) -> Day:
-    """Wrap a ``datasets`` DayBatch (numpy) as a :class:`Day` without copying."""
-    ctx = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in batch.ctx.items()}
-    y = None if batch.y is None else torch.from_numpy(np.ascontiguousarray(batch.y, dtype=np.float32))
+    """Wrap a ``datasets`` DayBatch (numpy, or torch tensors built on a device) as a :class:`Day`, no copy."""
+    n_labelled = getattr(batch, "n_labelled", -1)
     return Day(
         date=np.datetime64(batch.date, "ns"),
         symbols=np.asarray(batch.symbols),
-        x=torch.from_numpy(np.ascontiguousarray(batch.x, dtype=np.float32)),
-        y=y,
-        ctx=ctx,
+        x=_tensor(batch.x, np.float32),
+        y=None if batch.y is None else _tensor(batch.y, np.float32),
+        ctx={k: _tensor(v) for k, v in batch.ctx.items()},
+        n_labelled=None if n_labelled < 0 else int(n_labelled),
     )
 
 

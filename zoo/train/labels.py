@@ -10,18 +10,16 @@ from zoo.errors import TrainingError
 def rank_(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Average ranks (ties share the mean of their positions, 0-based) of the valid entries.
 
-    Invalid entries sort last and get arbitrary values; mask them out.
+    Invalid entries sort last and get arbitrary values; mask them out. Every shape is known before
+    the data is seen (no ``nonzero``), so on a GPU this never waits for the device.
     """
     filled = torch.where(valid, values, torch.full_like(values, torch.inf))
     ordered, order = torch.sort(filled, stable=True)
-    n = values.numel()
-    starts_group = torch.ones(n, dtype=torch.bool, device=values.device)
-    starts_group[1:] = ordered[1:] != ordered[:-1]
-    group = torch.cumsum(starts_group, 0) - 1
-    first = torch.nonzero(starts_group).squeeze(1)
-    last = torch.cat([first[1:], first.new_tensor([n])]) - 1
+    # The first and last sorted position holding each value: its tie group's span.
+    first = torch.searchsorted(ordered, ordered, right=False)
+    last = torch.searchsorted(ordered, ordered, right=True) - 1
     ranks = torch.empty_like(values)
-    ranks[order] = ((first + last).to(values.dtype) / 2)[group]
+    ranks[order] = (first + last).to(values.dtype) / 2
     return ranks
 
 
@@ -40,12 +38,15 @@ MAD_SCALE = 1.4826
 
 def winsorize(y: torch.Tensor, valid: torch.Tensor, clip_mad: float) -> torch.Tensor:
     """Clip the valid entries at median ± ``clip_mad`` × 1.4826 × MAD of the valid entries (0 = off)."""
-    if clip_mad <= 0 or int(valid.sum()) < 3:
+    if clip_mad <= 0:
         return y
-    v = y[valid]
-    med = v.median()
-    band = clip_mad * MAD_SCALE * (v - med).abs().median()
-    return torch.where(valid, y.clamp(med - band, med + band), y)
+    # nanmedian over the valid entries (the rest set to NaN) is the valid entries' (lower) median,
+    # with no data-dependent shape: a GPU never waits for the host here.
+    nan = torch.full_like(y, float("nan"))
+    med = torch.nanmedian(torch.where(valid, y, nan))
+    band = clip_mad * MAD_SCALE * torch.nanmedian(torch.where(valid, (y - med).abs(), nan))
+    clipped = torch.where(valid, torch.minimum(torch.maximum(y, med - band), med + band), y)
+    return torch.where(valid.sum() >= 3, clipped, y)
 
 
 def normalize_labels(y: torch.Tensor, valid: torch.Tensor, how: str, clip_mad: float = 0.0) -> torch.Tensor:
@@ -65,14 +66,19 @@ def normalize_labels(y: torch.Tensor, valid: torch.Tensor, how: str, clip_mad: f
     )
 
 
+def rank_ic_tensor(pred: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """:func:`rank_ic` as a 0-d float tensor on the inputs' device (no wait for the device)."""
+    valid = valid & torch.isfinite(y) & torch.isfinite(pred)
+    n = valid.sum()
+    rp = _zscore(rank_(pred, valid), valid)
+    ry = _zscore(rank_(y, valid), valid)
+    ic = (rp * ry).sum() / n
+    return torch.where(n >= 3, ic, torch.full_like(ic, float("nan")))
+
+
 def rank_ic(pred: torch.Tensor, y: torch.Tensor, valid: torch.Tensor) -> float:
     """Spearman correlation of ``pred`` and ``y`` over the valid, finite entries (NaN if < 3).
 
     A constant side scores 0, so a collapsed model never looks good to early stopping.
     """
-    valid = valid & torch.isfinite(y) & torch.isfinite(pred)
-    if int(valid.sum()) < 3:
-        return float("nan")
-    rp = _zscore(rank_(pred, valid), valid)
-    ry = _zscore(rank_(y, valid), valid)
-    return float((rp * ry).sum() / valid.sum())
+    return float(rank_ic_tensor(pred, y, valid))

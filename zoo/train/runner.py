@@ -16,8 +16,9 @@ import zoo
 from zoo.errors import TrainingError
 from zoo.train import classic, tracking
 from zoo.train.days import DaySet
+from zoo.train.device import resolve_device
 from zoo.train.ensemble import ensemble, stitch
-from zoo.train.source import DaySource
+from zoo.train.source import DaySource, on_device
 from zoo.train.splits import default_test_years, resolve_purge, rolling_splits
 from zoo.train.trainer import FitConfig, fit, predict
 
@@ -57,6 +58,7 @@ def fit_config(spec) -> FitConfig:
         days_per_epoch=t.days_per_epoch,
         min_stocks=t.min_stocks,
         grad_clip=t.grad_clip,
+        precision=t.precision,
     )
 
 
@@ -115,9 +117,8 @@ def run_spec(
         log(f"[{spec.name}] train.test_years not set: testing on {list(years)} (the last full years)")
         t = attrs.evolve(t, test_years=years)
         spec = attrs.evolve(spec, train=t)
-    if t.device != "cpu" and not torch.cuda.is_available():
-        raise TrainingError(f"train.device={t.device!r} but no CUDA device is available; use 'cpu'")
-    device = torch.device(t.device)
+    device = resolve_device(t.device)  # once per run; the source and the model follow it
+    source = on_device(source, device)
     if t.threads:
         torch.set_num_threads(t.threads)
     registry = registry or get_registry(tuple(spec.plugins))
@@ -217,7 +218,7 @@ def run_spec(
                         on_epoch=lambda epoch, row, cid=cid: tracking.log_metrics(c, cid, row, step=epoch),
                         desc=f"{spec.name} {split.test_year} s{seed}",
                     )
-                    preds = predict(model, test_days)
+                    preds = predict(model, test_days, cfg.precision)
                 if not preds:
                     raise TrainingError(f"test year {split.test_year}: no day had an eligible stock")
                 score = stitch(preds, source.symbols)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+import torch
 import xarray as xr
 
+from zoo.errors import TrainingError
 from zoo.train.days import Day
 
 
@@ -36,3 +38,19 @@ class DaySource(Protocol):
     def expected_return(self, horizon: int) -> xr.DataArray | None:
         """The planted expected return (synthetic data only), for an oracle RankIC; else None."""
         ...
+
+
+def on_device(source: DaySource, device: torch.device) -> DaySource:
+    """``source`` building its days on ``device``: its ``on(device)`` when it has one.
+
+    A source without ``on`` builds on the CPU; asking it for another device is a TrainingError
+    rather than a silent copy of every day's windows per step.
+    """
+    if hasattr(source, "on"):
+        return source.on(device)
+    if torch.device(device).type == "cpu":
+        return source
+    raise TrainingError(
+        f"{type(source).__name__} builds its days on the CPU only (it has no on(device)); "
+        f"train.device={str(device)!r} needs a source that builds them there"
+    )
