@@ -242,12 +242,13 @@ def oracle_rank_ic(
     dates: slice | None = None,
     universe: str = "all",
     label: str = "label_raw",
+    variable: str = "expected_return",
 ) -> float:
-    """Mean daily RankIC of the planted ``expected_return`` against the realised label (upper bound)."""
+    """Mean daily RankIC of the planted ``expected_return`` (or ``variable``) against the realised label."""
     from datasets.labels import ensure_labels, rank_ic_series
 
-    if "expected_return" not in cube.data_vars:
-        raise DataError("oracle_rank_ic: this cube has no 'expected_return' (only synthetic cubes do)")
+    if variable not in cube.data_vars:
+        raise DataError(f"oracle_rank_ic: this cube has no {variable!r} (only synthetic cubes do)")
     if horizon not in set(int(h) for h in cube["horizon"].values):
         raise DataError(
             f"oracle_rank_ic: horizon {horizon} not in cube horizons {list(cube['horizon'].values)}"
@@ -257,7 +258,7 @@ def oracle_rank_ic(
     if dates is not None:
         sub = sub.sel(date=dates)
     members = sub["in_universe"].sel(universe=universe).values & ~sub["suspended"].values
-    ic = rank_ic_series(sub["expected_return"].values, sub[label].values, members)
+    ic = rank_ic_series(sub[variable].values, sub[label].values, members)
     if not np.isfinite(ic).any():
         return float("nan")
     return float(np.nanmean(ic))

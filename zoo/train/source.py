@@ -36,3 +36,7 @@ class DaySource(Protocol):
     def expected_return(self, horizon: int) -> xr.DataArray | None:
         """The planted expected return (synthetic data only), for an oracle RankIC; else None."""
         ...
+
+    def feasible_return(self, horizon: int) -> xr.DataArray | None:
+        """The best prediction from observed prices (synthetic data only), a feasible oracle; else None."""
+        ...
