@@ -177,7 +177,7 @@ def feasible_forward_return(
     abs_sum = np.zeros(s)  # |de-factored one-day returns| summed and counted (the long-run level)
     n_abs = np.zeros(s)
     h_var = np.full(s, np.nan)  # GARCH conditional variance of the next day's noise
-    prev_eps2 = np.full(s, np.nan)
+    prev_eps2 = np.full(s, np.nan)  # yesterday's squared clean de-factored return (NaN: none)
     prior = np.nan
     prev_close = np.full(s, np.nan)
     prev_exact = np.zeros(s, dtype=bool)
@@ -205,10 +205,10 @@ def feasible_forward_return(
             mean_abs = (abs_sum + PRIOR_DAYS * prior) / (n_abs + PRIOR_DAYS) if np.isfinite(prior) else np.nan
         long_run = ABS_SCALE * mean_abs**2
         if variance == "garch":
+            # after a day without a clean return the shock is unknown: use its expectation, h itself
+            shock = np.where(np.isfinite(prev_eps2), prev_eps2, h_var)
             h_var = np.where(
-                np.isfinite(prev_eps2) & np.isfinite(h_var),
-                g_const * long_run + g_shock * prev_eps2 + g_persist * h_var,
-                long_run,
+                np.isfinite(h_var), g_const * long_run + g_shock * shock + g_persist * h_var, long_run
             )
         else:
             h_var = long_run
@@ -236,7 +236,7 @@ def feasible_forward_return(
         anchored |= exact
 
         # Today's de-factored return feeds tomorrow's variance forecast.
-        prev_eps2 = np.where(clean, eps**2, prev_eps2)
+        prev_eps2 = np.where(clean, eps**2, np.nan)
         abs_sum += np.where(clean, np.abs(eps), 0.0)
         n_abs += clean
         if np.isfinite(day_mean):
