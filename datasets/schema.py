@@ -191,6 +191,7 @@ def open_cube(path_or_name: str | os.PathLike = "embedded", validate: bool = Tru
 def synth_cached(name: str = "synth", validate: bool = True) -> xr.Dataset:
     """The default synthetic market (``synth`` or ``synth:N_STOCKS``), generated once and cached on disk."""
     from datasets import synth
+    from datasets.feasible import ensure_feasible
 
     n_stocks = synth.DEFAULT_STOCKS
     if ":" in name:
@@ -199,8 +200,6 @@ def synth_cached(name: str = "synth", validate: bool = True) -> xr.Dataset:
         except ValueError:
             raise DataError(f"store {name!r}: expected 'synth' or 'synth:N_STOCKS'") from None
     path = cache_dir() / f"synth-v{SCHEMA_VERSION}-{synth.GENERATOR_VERSION}-n{n_stocks}-seed0.zarr"
-    from datasets.feasible import ensure_feasible
-
     if not path.exists():
         from datasets.labels import ensure_labels
 
