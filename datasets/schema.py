@@ -43,6 +43,7 @@ REQUIRED: dict[str, tuple[tuple[str, ...], str]] = {
 OPTIONAL: dict[str, tuple[tuple[str, ...], str]] = {
     "index_close": (("index", "date"), "float32"),
     "expected_return": (("horizon", "date", "symbol"), "float32"),
+    "feasible_return": (("horizon", "date", "symbol"), "float32"),
     "label_raw": (("horizon", "date", "symbol"), "float32"),
     "label_neutral": (("horizon", "date", "symbol"), "float32"),
 }
@@ -189,6 +190,7 @@ def open_cube(path_or_name: str | os.PathLike = "embedded", validate: bool = Tru
 def synth_cached(name: str = "synth", validate: bool = True) -> xr.Dataset:
     """The default synthetic market (``synth`` or ``synth:N_STOCKS``), generated once and cached on disk."""
     from datasets import synth
+    from datasets.feasible import ensure_feasible
 
     n_stocks = synth.DEFAULT_STOCKS
     if ":" in name:
@@ -200,13 +202,14 @@ def synth_cached(name: str = "synth", validate: bool = True) -> xr.Dataset:
     if not path.exists():
         from datasets.labels import ensure_labels
 
-        cube = ensure_labels(synth.make_market(n_stocks=n_stocks, seed=0))
+        cube = ensure_feasible(ensure_labels(synth.make_market(n_stocks=n_stocks, seed=0)))
         try:
             write_cube(cube, path, overwrite=False)
         except (DataError, OSError):
             if not path.exists():  # another process writing the same cache entry won the race
                 raise
-    return read_store(path, validate=validate)
+    # A store cached before the feasible oracle existed gets it once, written into the cache.
+    return ensure_feasible(read_store(path, validate=validate), persist=True)
 
 
 def write_cube(cube: xr.Dataset, path: str | os.PathLike, overwrite: bool = True) -> Path:
@@ -291,7 +294,9 @@ def describe_cube(cube: xr.Dataset) -> str:
         f"limit_down {cube['limit_down'].values.mean():.2%}, st {cube['st'].values.mean():.2%}, "
         f"breach {int(cube['breach'].values.sum())} cells; industries {n_ind}"
     )
-    derived = [v for v in ("expected_return", "label_raw", "label_neutral") if v in cube.data_vars]
+    derived = [
+        v for v in ("expected_return", "feasible_return", "label_raw", "label_neutral") if v in cube.data_vars
+    ]
     if derived:
         hz = [int(h) for h in cube["horizon"].values]
         lines.append(f"derived    : {', '.join(derived)} (horizons {hz})")

@@ -91,7 +91,7 @@ def test_open_synth_is_cached(tmp_path, monkeypatch):
     a = open_cube("synth:20")
     b = open_cube("synth:20")
     assert len(calls) == 1 and a.sizes["symbol"] == 20
-    assert "label_raw" in b.data_vars
+    assert "label_raw" in b.data_vars and "feasible_return" in b.data_vars
     with pytest.raises(DataError, match="synth:N_STOCKS"):
         open_cube("synth:abc")
 
@@ -266,6 +266,7 @@ def test_cli_info_and_synth(tmp_path, capsys):
     assert main(["data", "info", str(out)]) == 0
     text = capsys.readouterr().out
     assert "oracle RankIC h=10" in text and "30 (listed per day" in text
+    assert "feasible oracle (Kalman filter on observed prices): " in text
     assert main(["data", "info", str(tmp_path / "missing.zarr")]) == 2
 
 

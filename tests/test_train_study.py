@@ -185,9 +185,11 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
         assert override in text  # every cut is printed
     table = out["tables"][10]
     bases = [f"{name} (baseline)" for name in DEFAULT_BASELINES]
-    assert list(table.columns) == ["GRU-IC", "GRU-MSE", "oracle", *bases]
+    assert list(table.columns) == ["GRU-IC", "GRU-MSE", "oracle", "feasible oracle", *bases]
     assert list(table.index) == ["RankIC", "RankICIR", "IC win rate"]
     assert table.loc["RankIC", "oracle"] > 0.05 and table.notna().all().all()
+    # what prices reveal is less than the latent state: the feasible oracle stays below the oracle
+    assert table.loc["RankIC", "feasible oracle"] < table.loc["RankIC", "oracle"]
     assert "low_vol_20" in text and "right of '|': baseline factors" in text
     assert "zoo ui" in text and out["experiment"] == "main"
     assert "TOP group (all, 20 groups) gru-ic: ann. return" in text  # the evaluation ran on the runs

@@ -18,6 +18,8 @@ data_app = typer.Typer(
 def info(
     store: str = typer.Argument("embedded", help="A Zarr store path, 'embedded' or 'synth'."),
     labels: bool = typer.Option(False, "--labels", help="Also compute labels and print their coverage."),
+    start: str | None = typer.Option(None, "--start", help="First date of the oracle RankIC lines."),
+    end: str | None = typer.Option(None, "--end", help="Last date of the oracle RankIC lines."),
 ) -> None:
     """Print dates, symbols, fields, universes, missing shares, provenance and index tracking of STORE."""
     import numpy as np
@@ -34,10 +36,20 @@ def info(
             raw = cube["label_raw"].sel(horizon=h).values
             typer.echo(f"label h={int(h)}: finite share {np.isfinite(raw).mean():.1%}")
     if "expected_return" in cube.data_vars:
-        from datasets.synth import oracle_rank_ic
+        _print_oracles(cube, slice(start, end))
 
-        for h in cube["horizon"].values:
-            typer.echo(f"oracle RankIC h={int(h)} (universe all): {oracle_rank_ic(cube, int(h)):.4f}")
+
+def _print_oracles(cube, dates: slice = slice(None)) -> None:
+    """Print the planted and the feasible oracle RankIC of a synthetic cube for each horizon."""
+    from datasets.feasible import feasible_rank_ic
+    from datasets.synth import oracle_rank_ic
+
+    span = "" if dates == slice(None) else f", {dates.start or 'first'}..{dates.stop or 'last'}"
+    for h in (int(h) for h in cube["horizon"].values):
+        typer.echo(
+            f"oracle RankIC h={h} (universe all{span}): {oracle_rank_ic(cube, h, dates):.4f}; "
+            f"feasible oracle (Kalman filter on observed prices): {feasible_rank_ic(cube, h, dates):.4f}"
+        )
 
 
 @data_app.command("synth")
@@ -48,13 +60,18 @@ def synth(
     end: str = typer.Option("2023-12-31", "--end", help="Last calendar date."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same cube)."),
     industries: int = typer.Option(20, "--industries", help="Number of industries."),
-    signal_strength: float = typer.Option(1.0, "--signal-strength", help="Scale of the planted signal."),
+    signal_strength: float | None = typer.Option(
+        None,
+        "--signal-strength",
+        help="Scale of the planted signal (default: datasets.synth.DEFAULT_SIGNAL_STRENGTH, 2.5).",
+    ),
     labels: bool = typer.Option(True, "--labels/--no-labels", help="Store labels (h = 10, 20) too."),
 ) -> None:
     """Generate a synthetic market cube with a planted, known predictable part of returns."""
     from datasets import write_cube
+    from datasets.feasible import ensure_feasible
     from datasets.labels import ensure_labels
-    from datasets.synth import make_market, oracle_rank_ic
+    from datasets.synth import DEFAULT_SIGNAL_STRENGTH, make_market
 
     t0 = time.perf_counter()
     cube = make_market(
@@ -63,18 +80,17 @@ def synth(
         end=end,
         seed=seed,
         n_industries=industries,
-        signal_strength=signal_strength,
+        signal_strength=DEFAULT_SIGNAL_STRENGTH if signal_strength is None else signal_strength,
     )
     if labels:
-        cube = ensure_labels(cube, horizons=(10, 20))
+        cube = ensure_feasible(ensure_labels(cube, horizons=(10, 20)))
     write_cube(cube, out)
     typer.echo(
         f"wrote {out}: {cube.sizes['date']} days x {cube.sizes['symbol']} stocks "
         f"in {time.perf_counter() - t0:.1f}s"
     )
     if labels:
-        for h in (10, 20):
-            typer.echo(f"oracle RankIC h={h}: {oracle_rank_ic(cube, h):.4f}")
+        _print_oracles(cube)
 
 
 @data_app.command("ingest")

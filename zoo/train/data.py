@@ -1,4 +1,4 @@
-"""The trainer's view of a ``datasets`` cube: day batches as tensors, labels and the oracle."""
+"""The trainer's view of a ``datasets`` cube: day batches as tensors, labels and the oracles."""
 
 from __future__ import annotations
 
@@ -152,6 +152,18 @@ class CubeSource:
         if horizon not in [int(h) for h in er["horizon"].values]:
             return None
         return er.sel(horizon=horizon).transpose("date", "symbol")
+
+    def feasible_return(self, horizon: int) -> xr.DataArray | None:
+        """The feasible oracle of a synthetic cube: E[return | prices up to t] (None for real data)."""
+        if "expected_return" not in self.cube.data_vars:
+            return None
+        from datasets.feasible import ensure_feasible
+
+        self.cube = ensure_feasible(self.cube)  # computed once, lazily, for cubes made in memory
+        fr = self.cube["feasible_return"]
+        if horizon not in [int(h) for h in fr["horizon"].values]:
+            return None
+        return fr.sel(horizon=horizon).transpose("date", "symbol")
 
 
 def open_source(data_spec) -> CubeSource:

@@ -41,13 +41,22 @@ def _json_str(text: str) -> str:
     return json.dumps(text)
 
 
-def oracle_metrics(source, score_dates: pd.DatetimeIndex, min_stocks: int = 10) -> dict[str, float] | None:
-    """RankIC of the planted expected return on the test dates (synthetic data), or None."""
+#: Oracle columns of the synthetic tables: column name -> the source method giving its prediction.
+ORACLES: dict[str, str] = {"oracle": "expected_return", "feasible oracle": "feasible_return"}
+
+
+def oracle_metrics(
+    source, score_dates: pd.DatetimeIndex, min_stocks: int = 10, which: str = "expected_return"
+) -> dict[str, float] | None:
+    """RankIC of the source's ``which`` oracle (planted or feasible) on the test dates, or None."""
     from zoo.train.runner import EVAL_HORIZONS, ic_of
 
     out: dict[str, float] = {}
+    predict = getattr(source, which, None)
+    if predict is None:
+        return None
     for h in EVAL_HORIZONS:
-        er = source.expected_return(h)
+        er = predict(h)
         if er is None:
             return None
         er = er.sel(date=er["date"].isin(score_dates.values))
@@ -144,9 +153,10 @@ def run_main(
     if data == "synth" or store.startswith("synth"):
         src = next(iter(sources.values()))
         dates = pd.DatetimeIndex(results[0].score["date"].values)
-        oracle = oracle_metrics(src, dates)
-        if oracle is not None:
-            extra_cols["oracle"] = oracle
+        for column, which in ORACLES.items():
+            oracle = oracle_metrics(src, dates, which=which)
+            if oracle is not None:
+                extra_cols[column] = oracle
     first_spec = results[0].spec
     if first_spec.evaluate.baselines and sources:
         src = next(iter(sources.values()))

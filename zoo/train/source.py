@@ -39,6 +39,10 @@ class DaySource(Protocol):
         """The planted expected return (synthetic data only), for an oracle RankIC; else None."""
         ...
 
+    def feasible_return(self, horizon: int) -> xr.DataArray | None:
+        """The best prediction from observed prices (synthetic data only), a feasible oracle; else None."""
+        ...
+
 
 def on_device(source: DaySource, device: torch.device) -> DaySource:
     """``source`` building its days on ``device``: its ``on(device)`` when it has one.
