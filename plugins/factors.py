@@ -22,17 +22,19 @@ factors"):
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
-import pandas as pd
-import xarray as xr
 from attrs import field, frozen, validators
 
 from zoo import hookimpl
 from zoo.errors import DataError, RegistryError
 from zoo.interfaces import FACTOR
 from zoo.registry import Component
+
+if TYPE_CHECKING:  # pandas and xarray load on first use: the registry stays importable without them
+    import xarray as xr
 
 # --------------------------------------------------------------------------- cube readers
 
@@ -103,6 +105,8 @@ def _min_obs(window: int, frac: float) -> int:
 
 
 def _as_score(values: np.ndarray, cube: xr.Dataset, name: str) -> xr.DataArray:
+    import xarray as xr
+
     return xr.DataArray(
         values.astype(np.float32),
         dims=("date", "symbol"),
@@ -154,6 +158,8 @@ class LowVolatility:
 
     def __call__(self, cube: xr.Dataset) -> xr.DataArray:
         """The factor on the cube's dates and symbols."""
+        import pandas as pd
+
         ret = pd.DataFrame(_daily_log_returns(cube, self.name))
         std = ret.rolling(self.window, min_periods=max(2, _min_obs(self.window, self.min_obs_frac))).std()
         has_bar = np.isfinite(_close(cube, self.name))
@@ -182,6 +188,8 @@ class LowTurnover:
         mcap = cube["mcap"].transpose("date", "symbol").values.astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             daily = np.where(np.isfinite(close) & (mcap > 0) & (volume >= 0), price * volume / mcap, np.nan)
+        import pandas as pd
+
         mean = pd.DataFrame(daily).rolling(self.window, min_periods=_min_obs(self.window, self.min_obs_frac))
         out = np.where(np.isfinite(close), -mean.mean().to_numpy(), np.nan)
         return _as_score(out, cube, self.name)
@@ -196,6 +204,8 @@ class RankCombination:
 
     def __call__(self, cube: xr.Dataset) -> xr.DataArray:
         """The combination on the cube's dates and symbols."""
+        import pandas as pd
+
         total = np.zeros((cube.sizes["date"], cube.sizes["symbol"]))
         for part in self.parts:
             values = part(cube).transpose("date", "symbol").values

@@ -106,9 +106,10 @@ def build_model(spec: ModelSpec, in_features: int, registry: Registry | None = N
         from zoo.registry import get_registry
 
         registry = get_registry()
-    if spec.estimator is not None or spec.decomposition is None:
+    estimator = getattr(spec, "estimator", None)  # plain spec objects (bench_gpu) have no such field
+    if estimator is not None or spec.decomposition is None:
         raise RegistryError(
-            f"the model is an estimator ({spec.estimator.name if spec.estimator else 'none'}), not a "
+            f"the model is an estimator ({estimator.name if estimator else 'none'}), not a "
             f"network; zoo.train.classic fits it (zoo train SPEC)"
         )
     decomposition = registry.build(
