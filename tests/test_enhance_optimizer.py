@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import numpy as np
 import pandas as pd
 import pytest
@@ -146,11 +147,53 @@ def test_tradability_bounds_on_one_rebalance():
     res = solve_rebalance(inp, spec)
     w = res.weights
     assert res.status == "optimal"
-    assert w[0] <= 0.30 + 1e-7 and w[2] >= 0.20 - 1e-7
-    assert w[3] == pytest.approx(0.20, abs=1e-7) and w[4] == pytest.approx(0.0, abs=1e-7)
-    assert w[1] == pytest.approx(0.30, abs=1e-6)  # A, C, D sit at their tradable bounds: B takes the rest
+    # limit-up A, limit-down C and suspended D are frozen; ST E is not bought: B takes the rest
+    np.testing.assert_allclose(w[[0, 2, 3, 4]], [0.30, 0.20, 0.20, 0.0], atol=1e-7)
+    assert w[1] == pytest.approx(0.30, abs=1e-6)
     exit_ = solve_rebalance(inp, EnhanceSpec(stock_band=0.5, max_turnover=2.0, st_policy="exit"))
     assert exit_.weights[4] == pytest.approx(0.0, abs=1e-7)
+
+
+@pytest.mark.parametrize("flag", ["limit_up", "limit_down"])
+def test_a_stock_at_its_price_limit_is_neither_bought_nor_sold(flag):
+    # A (held above its benchmark weight, worst score) would be sold, B (held below, best member
+    # score) and E (top-scored outsider) would be bought: at a price limit none of them trades.
+    flagged = np.array([True, True, False, False, True, False])
+    inp = RebalanceInput(
+        symbols=np.array(list("ABCDEF")),
+        score=np.array([-5.0, 5.0, 1.0, 0.0, 9.0, 2.0]),
+        bench=np.array([0.25, 0.25, 0.25, 0.25, 0.0, 0.0]),
+        prev=np.array([0.30, 0.20, 0.25, 0.25, 0.0, 0.0]),
+        industry=np.zeros(6, int),
+        exposures=np.zeros((0, 6)),
+        **{flag: flagged},
+    )
+    res = solve_rebalance(inp, EnhanceSpec(max_turnover=2.0))
+    np.testing.assert_allclose(res.weights[flagged], inp.prev[flagged], atol=1e-9)
+    assert res.status == "optimal"
+    assert res.weights[5] == pytest.approx(0.008, abs=1e-7)  # the unflagged outsider is bought to its cap
+    # the same stocks unflagged do trade, so the freeze is what holds them
+    free = solve_rebalance(attrs.evolve(inp, **{flag: None}), EnhanceSpec(max_turnover=2.0))
+    assert np.all(np.abs(free.weights - inp.prev)[flagged] > 1e-3)
+
+
+@pytest.mark.parametrize("flag", ["limit_up", "limit_down"])
+def test_backtest_never_buys_a_top_scored_outsider_at_its_price_limit(flag):
+    # C is outside the index and the best score; on the trade date it is at a price limit.
+    dates = ["2021-01-08", "2021-01-11", "2021-01-12"]
+    close = np.full((3, 3), 10.0)
+    weight = np.tile([0.5, 0.5, 0.0], (3, 1))
+    at_limit = np.zeros((3, 3), bool)
+    at_limit[1, 2] = True
+    cube = tiny_cube(close, weight, dates, **{flag: at_limit})
+    score = xr.DataArray(
+        np.tile([1.0, 2.0, 3.0], (3, 1)),
+        dims=("date", "symbol"),
+        coords={"date": cube["date"].values, "symbol": cube["symbol"].values},
+    )
+    res = run_backtest(cube, score, "idx", EnhanceSpec(industry_band=1.0))
+    assert res.weights.sel(symbol="S2").values.tolist() == [0.0]
+    assert res.weights.values.sum() == pytest.approx(1.0, abs=1e-7)
 
 
 def test_week_schedule_uses_iso_weeks():

@@ -251,7 +251,8 @@ def _rebalance(
     """Pick trade day ``t``'s candidates (score of day ``d``), solve: (result, candidates, turnover)."""
     s = scores[d]
     members = bench[t] > 0
-    buyable = buyable_universe[t] & ~suspended[t] & ~limit_up[t] & ~st[t] & np.isfinite(s)
+    # limit-down is as unbuyable as limit-up: the report excludes both ("剔除 ST、涨跌停、停牌股票")
+    buyable = buyable_universe[t] & ~suspended[t] & ~limit_up[t] & ~limit_down[t] & ~st[t] & np.isfinite(s)
     outside = np.flatnonzero(buyable & ~members & ~(w > 0))
     if outside.size > spec.max_outside:
         # argpartition keeps this O(n); the top-scored non-members are the only useful outside buys.
