@@ -70,9 +70,9 @@ def test_costs_and_turnover_match_a_hand_computation():
     w2 = drift + np.array([0.0, 0.15, -0.15])
     np.testing.assert_allclose(res.weights.values[1], w2, atol=1e-7)
     np.testing.assert_allclose(res.rebalances["turnover"].to_numpy(), [1.0, 0.3], atol=1e-7)
-    # Costs: 0.25 % of every unit traded: 1.0 bought at the build, 0.15 sold + 0.15 bought in week 2.
-    np.testing.assert_allclose(res.rebalances["cost"].to_numpy(), [0.0025, 0.00075], atol=1e-9)
-    nav = 0.9975 * 1.03 * (1 - 0.00075) * (1 + 0.2 * w2[1])
+    # Costs: 0.125 % of every unit traded: 1.0 bought at the build, 0.15 sold + 0.15 bought in week 2.
+    np.testing.assert_allclose(res.rebalances["cost"].to_numpy(), [0.00125, 0.000375], atol=1e-12)
+    nav = 0.99875 * 1.03 * (1 - 0.000375) * (1 + 0.2 * w2[1])
     assert res.daily["nav"].iloc[-1] == pytest.approx(nav, abs=1e-7)
     assert res.daily["bench_nav"].iloc[-1] == pytest.approx(1.05 * 1.1)
     assert res.daily.index[0] == pd.Timestamp("2021-01-11")  # starts in cash at the first trade close
@@ -126,7 +126,7 @@ def test_unbuyable_initial_build_holds_cash_and_goes_on():
     assert list(log["status"]) == ["hold", "optimal"]
     assert "infeasible after every relaxation" in log["messages"].iloc[0]
     assert log["invested"].iloc[0] == 0.0 and log["invested"].iloc[1] == pytest.approx(1.0, abs=1e-7)
-    assert res.daily["nav"].iloc[-1] == pytest.approx(1.1 * (1 - 0.0025), abs=1e-6)
+    assert res.daily["nav"].iloc[-1] == pytest.approx(1.1 * (1 - 0.00125), abs=1e-6)
 
 
 def test_tradability_bounds_on_one_rebalance():
@@ -248,7 +248,10 @@ def test_spec_refuses_bad_values(kwargs):
 def test_spec_defaults_are_the_reports():
     spec = EnhanceSpec()
     assert (spec.min_constituent_weight, spec.stock_band, spec.style_band) == (0.8, 0.008, 0.3)
-    assert (spec.industry_band, spec.max_turnover, spec.cost_rate) == (0.02, 0.3, 0.0025)
+    assert (spec.industry_band, spec.max_turnover) == (0.02, 0.3)
+    # "双边千2.5": 0.25 % for a buy and a sell together, i.e. 0.125 % of the value traded on each side
+    assert spec.cost_rate == 0.00125
+    assert EnhanceSpec(cost_rate=0.0025).cost_rate == 0.0025  # the other reading stays one override away
     assert math.isinf(float(spec.relax_order[3].split("*")[1]))
 
 

@@ -11,9 +11,10 @@ Timing and accounting (all documented in docs/enhance.md):
   it trades again); returns on ``breach`` days (unadjusted ex-rights jumps) are set to 0;
 * the benchmark earns sum_i index_weight(t-1, i) * r_i(t): the stand-in index, rebalanced daily to its
   published weights, with the same returns the portfolio earns;
-* cost: ``cost_rate`` on every unit of value traded, buys and sells alike ("双边千2.5" = 0.25 % of the
-  traded value on each side), i.e. the NAV is multiplied by ``1 - cost_rate * sum|w_new - w_drifted|``
-  at the trade close; the initial build from cash pays it on the 100 % bought;
+* cost: ``cost_rate`` on every unit of value traded, buys and sells alike; "双边千2.5" is 0.25 % for a
+  buy and a sell together, so 0.125 % per side (docs/enhance.md); the NAV is multiplied by
+  ``1 - cost_rate * sum|w_new - w_drifted|`` at the trade close; the initial build from cash pays it on
+  the 100 % bought;
 * the back-test starts in cash at the first trade date and ends at the last date with a score.
 """
 
