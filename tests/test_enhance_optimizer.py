@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 from evaluation.enhance import RebalanceInput, run_backtest, solve_rebalance, week_schedule
-from evaluation.enhance.stats import enhance_stats, max_drawdown
+from evaluation.enhance.stats import calmar_ratio, enhance_stats, max_drawdown, year_complete
 from zoo.specs.enhance import EnhanceSpec
 
 FIELDS = ["open", "high", "low", "close", "vwap", "volume"]
@@ -226,6 +226,72 @@ def test_stats_on_a_hand_built_series():
     assert stats.loc["turnover", "all"] == pytest.approx(0.3)
     assert stats.loc["turnover", "2021"] == pytest.approx(0.2)
     assert max_drawdown(np.array([1.0, 1.2, 0.9, 1.3])) == pytest.approx(0.9 / 1.2 - 1)
+
+
+def _leg(start: float, peak: float, drop: float, end: float, n_up: int, n_after: int) -> np.ndarray:
+    """Daily returns: rise from ``start`` to ``peak`` in ``n_up`` days, fall by ``drop``, end at ``end``."""
+    up = (peak / start) ** (1 / n_up) - 1
+    after = (end / (peak * (1 - drop))) ** (1 / n_after) - 1
+    return np.r_[np.full(n_up, up), -drop, np.full(n_after, after)]
+
+
+def test_calmar_per_year_as_the_report_computes_it():
+    # 2020: 243 days, excess +6.44 %, drawdown -5.31 % (the report's CSI 300 2020 column: Calmar 1.26);
+    # 2021: a partial year of 38 days, +3.69 %, -1.1 % (its 2025-02-28 column: Calmar 3.35).
+    days20 = pd.bdate_range("2020-01-01", "2020-12-31")[-243:]
+    days21 = pd.bdate_range("2021-01-04", periods=38)
+    ex = np.r_[_leg(1.0, 1.05, 0.0531, 1.0644, 100, 142), _leg(1.0, 1.02, 0.011, 1.0369, 10, 27)]
+    idx = days20.append(days21)
+    daily = pd.DataFrame({"excess_ret": ex}, index=idx)
+    reb = pd.DataFrame({"initial": [True], "turnover": [1.0]}, index=idx[:1])
+    stats = enhance_stats(daily, reb, days_per_year=252)
+    assert stats.loc["excess_return", "2020"] == pytest.approx(0.0644)  # a year's excess: not annualised
+    assert stats.loc["excess_max_drawdown", "2020"] == pytest.approx(-0.0531)
+    calmar20 = stats.loc["calmar", "2020"]
+    assert calmar20 == pytest.approx((1.0644 ** (252 / 243) - 1) / 0.0531) and round(calmar20, 2) == 1.26
+    assert stats.loc["excess_max_drawdown", "2021"] == pytest.approx(-0.011)
+    assert stats.loc["calmar", "2021"] == pytest.approx(0.0369 / 0.011)  # partial last year: as it is
+    growth = 1.0644 * 1.0369
+    assert stats.loc["calmar", "all"] == pytest.approx((growth ** (252 / 281) - 1) / 0.0531)
+    # the same days inside a calendar that goes on into 2022: 2021 is complete, so it is annualised
+    calendar = idx.append(pd.DatetimeIndex(["2022-01-04"]))
+    assert not year_complete(idx[-1], calendar.insert(len(idx), pd.Timestamp("2021-03-01")))
+    assert year_complete(idx[-1], calendar) and year_complete(pd.Timestamp("2020-12-31"))
+    full = enhance_stats(daily, reb, days_per_year=252, calendar=calendar)
+    assert full.loc["calmar", "2021"] == pytest.approx((1.0369 ** (252 / 38) - 1) / 0.011)
+
+
+#: The report's Fig. 26 per index: excess %, |excess max drawdown| %, Calmar; 2020 .. 2024 and 2025-02-28.
+REPORT_FIG26 = {
+    "csi300": (
+        [6.44, 8.53, 11.21, 2.46, 5.85, 3.69],
+        [5.31, 3.5, 6.04, 2.62, 6.71, 1.1],
+        [1.26, 2.53, 1.94, 0.98, 0.91, 3.35],
+    ),
+    "csi500": (
+        [14.94, 9.55, 15.35, 5.66, 4.38, 3.67],
+        [7.15, 3.72, 5.89, 3.28, 7.21, 2.44],
+        [2.17, 2.67, 2.72, 1.8, 0.63, 1.50],
+    ),
+    "csi1000": (
+        [19.44, 15.56, 19.8, 7.89, 7.85, 3.29],
+        [4.69, 2.91, 3.9, 2.47, 8.6, 2.75],
+        [4.31, 5.56, 5.31, 3.34, 0.95, 1.19],
+    ),
+}
+
+
+@pytest.mark.parametrize("index", sorted(REPORT_FIG26))
+def test_calmar_ratio_reproduces_the_reports_table(index):
+    excess, drawdown, calmar = REPORT_FIG26[index]
+    days = [243, 243, 242, 242, 242, 38]  # China's trading days in 2020 .. 2024; the last year is partial
+    full = [True] * 5 + [False]
+    got = [
+        calmar_ratio(1 + e / 100, -d / 100, n, 252, annualise=a)
+        for e, d, n, a in zip(excess, drawdown, days, full, strict=True)
+    ]
+    # the report's rows are rounded to 2 decimals, so their ratio agrees to about 0.01
+    np.testing.assert_allclose(got, calmar, atol=0.011)
 
 
 @pytest.mark.parametrize(

@@ -215,7 +215,9 @@ def run_backtest(
     coords = {"trade_date": dates[trade], "symbol": symbols}
     weights = xr.DataArray(post, dims=("trade_date", "symbol"), coords=coords, name="weight")
     pre_weights = xr.DataArray(pre, dims=("trade_date", "symbol"), coords=coords, name="pre_weight")
-    stats = enhance_stats(daily, rebalances, days_per_year=spec.days_per_year)
+    stats = enhance_stats(
+        daily, rebalances, days_per_year=spec.days_per_year, calendar=pd.DatetimeIndex(dates)
+    )
     return EnhanceResult(index, daily, rebalances, weights, pre_weights, stats, skipped)
 
 
