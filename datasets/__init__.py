@@ -5,13 +5,12 @@ from datasets.schema import (
     INDEXES,
     SCHEMA_VERSION,
     UNIVERSES,
-    describe_cube,
     fingerprint,
-    open_cube,
     trading_dates,
     validate_cube,
     write_cube,
 )
+from datasets.stores import describe_cube, open_cube
 
 __all__ = [
     "FIELDS",
