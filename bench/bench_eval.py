@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 
-from evaluation.groups import group_backtest, weekly_schedule  # noqa: E402
+from evaluation.groups import group_backtest, tie_keys, weekly_schedule  # noqa: E402
 from evaluation.ic import forward_returns, rank_ic  # noqa: E402
 from evaluation.testing import tiny_cube  # noqa: E402
 
@@ -62,9 +62,12 @@ def groups_loop(score: xr.DataArray, cube: xr.Dataset, n_groups: int) -> pd.Data
     parts = []
     for k in range(len(signal) - 1):
         ok = ~blocked[trade[k]] & np.isfinite(sc[signal[k]]) & np.isfinite(raw[signal[k]])
-        s = pd.Series(sc[signal[k], ok])
-        # the same equal-count rule as evaluation.groups.assign_groups
-        g = np.floor((s.rank() - 0.5) / len(s) * n_groups).astype(int) + 1
+        s = sc[signal[k], ok]
+        # the same equal-count rule as evaluation.groups.assign_groups: ties in the order of tie_keys
+        key = tie_keys(cube["date"].values[signal[k] : signal[k] + 1], cube["symbol"].values[ok])[0]
+        rank = np.empty(len(s))
+        rank[np.lexsort((key, s))] = np.arange(1, len(s) + 1)
+        g = pd.Series(np.floor((rank - 0.5) / len(s) * n_groups).astype(int) + 1)
         days = np.arange(trade[k], trade[k + 1] + 1)
         rel = pd.DataFrame(close[days][:, ok] / close[trade[k], ok])
         value = rel.T.groupby(g.to_numpy()).mean().T

@@ -23,10 +23,16 @@ __all__ = [
 ]
 
 
+#: Where each public name lives: store resolution sits above the schema (no import circle).
+_STORES = ("describe_cube", "open_cube")
+
+
 def __getattr__(name: str) -> Any:
-    """Import ``datasets.schema`` on the first access of one of its names."""
+    """Import ``datasets.schema`` (or ``datasets.stores``) on the first access of one of its names."""
     if name in __all__:
-        return getattr(importlib.import_module("datasets.schema"), name)
+        return getattr(
+            importlib.import_module("datasets.stores" if name in _STORES else "datasets.schema"), name
+        )
     raise AttributeError(f"module 'datasets' has no attribute {name!r}")
 
 

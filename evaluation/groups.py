@@ -3,15 +3,18 @@
 Timing: the signal is the score at the close of the last trading day of each ISO week; the trade is at
 the close of the next trading day (the next week's first). At the trade, stocks that are limit-up,
 limit-down, suspended or without a close are excluded; the remaining universe members with a score
-are ranked into G equal-count groups (1 = lowest score, G = TOP) and bought equal weight, no costs,
+are ranked into G equal-count groups (1 = lowest score, G = TOP; tied scores are split by a fixed
+pseudo-random key per (date, symbol), ``tie_keys``) and bought equal weight, no costs,
 then held (weights drift) until the next weekly trade. The benchmark is the equal-weight portfolio of
 all tradable universe members at the same trades. Daily returns use forward-filled closes (a suspended
 stock earns 0) and are 0 on a ``breach`` day, where an unadjusted price jump is not a return.
-Annualisation uses 252 trading days.
+Annualisation uses 252 trading days. The TOP group's annualised excess is the report's (Fig. 13): its
+annualised return minus the benchmark's; the compounded daily difference is ``excess_nav_ann_return``.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,11 +68,45 @@ def _log_index(close: np.ndarray, breach: np.ndarray) -> np.ndarray:
     return np.cumsum(step, axis=0, out=step)
 
 
-def assign_groups(score: np.ndarray, eligible: np.ndarray, n_groups: int) -> np.ndarray:
-    """Equal-count groups 0..G-1 per row by average rank among eligible finite scores; -1 elsewhere."""
+def tie_keys(dates: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+    """A fixed pseudo-random uint64 per (date, symbol) that orders tied scores.
+
+    It depends on the date and the symbol's name only (not on the cube's layout or other stocks), so
+    a stock's place among its ties is reproducible everywhere; it is random with respect to the symbol
+    code, which, unlike symbol order, carries the exchange and board (000/300/600/688...).
+    """
+    sym = pd.util.hash_array(np.asarray(symbols).astype(str).astype(object))
+    day = pd.util.hash_array(np.asarray(dates).astype("datetime64[ns]").astype(np.int64))
+    z = day[:, None] ^ sym[None, :]
+    # splitmix64's finaliser: every bit of the key depends on every bit of both hashes
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def assign_groups(
+    score: np.ndarray, eligible: np.ndarray, n_groups: int, tiebreak: np.ndarray | None = None
+) -> np.ndarray:
+    """Equal-count groups 0..G-1 per row by rank among eligible finite scores; -1 elsewhere.
+
+    Tied scores take consecutive ranks in the order of ``tiebreak`` (same shape; default: column
+    order), so a factor with many ties (a 0/1 signal) still fills every group equally.
+    """
     s = np.where(eligible & np.isfinite(score), score, np.nan)
     ranks = rank_rows(s)
-    n = np.isfinite(s).sum(axis=1, keepdims=True)
+    finite = np.isfinite(ranks)
+    n = finite.sum(axis=1, keepdims=True)
+    # Average ranks of tied values have a smaller sum of squares than 1..n (exact in float64: they
+    # are multiples of 1/2), so this finds the rows with ties without sorting again.
+    full = (n[:, 0] * (n[:, 0] + 1.0) * (2.0 * n[:, 0] + 1.0)) / 6.0
+    tied = np.flatnonzero(np.where(finite, ranks * ranks, 0.0).sum(axis=1) < full)
+    if tied.size:
+        sub = s[tied]
+        key = np.arange(s.shape[1]) if tiebreak is None else np.asarray(tiebreak)[tied]
+        order = np.lexsort((np.broadcast_to(key, sub.shape), sub), axis=1)  # NaN last
+        ordinal = np.empty(sub.shape)
+        np.put_along_axis(ordinal, order, np.arange(1.0, s.shape[1] + 1.0)[None, :], axis=1)
+        ranks[tied] = np.where(finite[tied], ordinal, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         g = np.floor((ranks - 0.5) / n * n_groups)
     g = np.where(np.isfinite(g), np.clip(g, 0, n_groups - 1), -1)
@@ -106,18 +143,28 @@ class GroupResult:
         return (self.returns[self.top] - self.returns["universe"]).rename("excess")
 
     def top_stats(self) -> dict[str, float]:
-        """TOP group: annualised return, Sharpe, max drawdown, annualised excess return, mean turnover."""
+        """TOP group: annualised return, Sharpe, max drawdown, annualised excess return, mean turnover.
+
+        ``excess_ann_return`` is the report's (Fig. 13): the TOP group's annualised return minus the
+        universe's, both over the days with a TOP return; ``excess_nav_ann_return`` annualises the
+        compounded daily difference TOP - universe instead (the excess NAV that Sharpe and drawdown
+        use). ``n_days`` counts the days with a TOP return.
+        """
         r = self.returns[self.top]
+        held = r.notna()
         ex = self.excess()
+        ann, bench = annualised_return(r), annualised_return(self.returns["universe"][held])
         return {
-            "ann_return": annualised_return(r),
+            "ann_return": ann,
             "sharpe": sharpe(r),
             "max_drawdown": max_drawdown(r),
-            "excess_ann_return": annualised_return(ex),
+            "bench_ann_return": bench,
+            "excess_ann_return": ann - bench,
+            "excess_nav_ann_return": annualised_return(ex),
             "excess_sharpe": sharpe(ex),
             "excess_max_drawdown": max_drawdown(ex),
             "turnover": float(self.turnover[self.top].mean()),
-            "n_days": int(r.size),
+            "n_days": int(held.sum()),
         }
 
     def yearly_excess(self) -> pd.DataFrame:
@@ -201,7 +248,8 @@ def group_backtest(
     signal, trade, eligible, eligible_bench = signal[keep], trade[keep], eligible[keep], eligible_bench[keep]
     if signal.size == 0:
         raise EvaluationError(f"no weekly rebalance has a scored, tradable stock in universe {universe!r}")
-    groups = assign_groups(sc[signal], eligible, n_groups)
+    symbols = np.asarray(cube["symbol"].values)
+    groups = assign_groups(sc[signal], eligible, n_groups, tie_keys(dates[signal], symbols))
 
     # each trade's holding ends at the next weekly trade (the last one at the cube's end)
     _, all_trade = weekly_schedule(dates)
@@ -216,6 +264,16 @@ def group_backtest(
     count = np.bincount((gcol + offset).ravel(), minlength=signal.size * (n_cols + 1))
     count = count.reshape(signal.size, n_cols + 1)[:, :n_cols].astype(np.float64)
     count[:, n_groups] = eligible_bench.sum(axis=1)
+    empty_top = np.flatnonzero(count[:, n_groups - 1] == 0)
+    if empty_top.size:
+        first = empty_top[0]
+        warnings.warn(
+            f"group test in universe {universe!r} with {n_groups} groups: the TOP group is empty on "
+            f"{empty_top.size} of {signal.size} rebalances (first at the trade of "
+            f"{pd.Timestamp(dates[trade[first]]).date()}, {int(eligible[first].sum())} scored tradable "
+            "stocks); those weeks have no TOP return and count in no TOP statistic",
+            stacklevel=2,
+        )
     with np.errstate(divide="ignore"):
         inv = 1.0 / count  # the equal weight of a member of each group
     value_rows, values, turnover = [], [], np.full((signal.size, n_groups), np.nan)

@@ -19,6 +19,9 @@ MIN_STOCKS = 10
 #: Cells per block of dates in ``cross_corr``: small temporaries stay in cache and the peak memory low.
 _BLOCK_CELLS = 1 << 20
 _NAN_KEY = np.uint64(0xFFFFFFFF)
+#: A row whose deviations from its mean are this small relative to its values is constant: rounding
+#: in the mean leaves deviations of about n * 1e-16 of the values, never exactly 0 (e.g. a row of 0.1).
+_CONSTANT_RTOL = 1e-10
 
 
 def forward_returns(cube: xr.Dataset, horizon: int) -> xr.DataArray:
@@ -119,12 +122,17 @@ def _rowwise_corr(a: np.ndarray, b: np.ndarray, min_count: int) -> np.ndarray:
     da, db = np.zeros(a.shape), np.zeros(b.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         # sum / n instead of nanmean: empty dates are expected and must not warn
-        np.subtract(a, (np.nansum(a, axis=1) / n)[:, None], out=da, where=ok)
-        np.subtract(b, (np.nansum(b, axis=1) / n)[:, None], out=db, where=ok)
+        ma, mb = np.nansum(a, axis=1) / n, np.nansum(b, axis=1) / n
+        np.subtract(a, ma[:, None], out=da, where=ok)
+        np.subtract(b, mb[:, None], out=db, where=ok)
         num = (da * db).sum(axis=1)
-        den = np.sqrt((da * da).sum(axis=1) * (db * db).sum(axis=1))
+        ssa, ssb = (da * da).sum(axis=1), (db * db).sum(axis=1)
+        den = np.sqrt(ssa * ssb)
         out = num / den
-    out[(n < min_count) | ~(den > 0)] = np.nan
+        # sum of squares of the values = ssa + n * mean^2, so the tolerance costs no extra pass
+        tol = _CONSTANT_RTOL**2
+        constant = (ssa <= tol * (ssa + n * ma * ma)) | (ssb <= tol * (ssb + n * mb * mb))
+    out[(n < min_count) | ~(den > 0) | constant] = np.nan
     return out
 
 

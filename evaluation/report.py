@@ -36,7 +36,9 @@ TOP_ROWS: tuple[tuple[str, str, bool], ...] = (
     ("ann_return", "Annualised return", True),
     ("sharpe", "Sharpe", False),
     ("max_drawdown", "Max drawdown", True),
-    ("excess_ann_return", "Annualised excess return", True),
+    ("bench_ann_return", "Universe annualised return", True),
+    ("excess_ann_return", "Annualised excess (TOP - universe)", True),
+    ("excess_nav_ann_return", "Excess NAV annualised return", True),
     ("excess_sharpe", "Excess Sharpe", False),
     ("excess_max_drawdown", "Excess max drawdown", True),
     ("turnover", "One-way turnover", False),
@@ -141,7 +143,10 @@ def text_table(table: pd.DataFrame, digits: int | dict[str, int] = 3) -> str:
 
 
 def top_group_line(result: EvalResult, model: str, universe: str | None = None) -> str:
-    """One line: the TOP group's annualised return, Sharpe, max drawdown, excess return and turnover."""
+    """One line: the TOP group's annualised return, Sharpe, max drawdown, excess return and turnover.
+
+    "ann. excess" is the report's: the TOP group's annualised return minus the universe's.
+    """
     u = universe or result.spec.headline_universe
     key = (model, u)
     if key not in result.groups:

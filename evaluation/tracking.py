@@ -75,7 +75,7 @@ def apply_overrides(spec: EvalSpec, overrides: Sequence[str]) -> EvalSpec:
 
 
 def _open_cube(store: str, run_id: str) -> xr.Dataset:
-    from datasets.schema import open_cube  # the datasets package knows "embedded", "synth" and paths
+    from datasets import open_cube  # the datasets package knows "embedded", "synth" and paths
 
     if not store:
         raise EvaluationError(f"run {run_id} has no zoo.data_store tag; cannot find its data cube")

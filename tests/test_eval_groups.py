@@ -50,6 +50,58 @@ def test_assign_groups_equal_count_and_ineligible():
     assert g2.tolist() == [[1, 0, 1, -1, 0, 1, -1]]
 
 
+def test_tied_scores_are_split_so_groups_keep_equal_counts():
+    # a 0/1 signal: with average ranks every 0 fell in group 1 and every 1 in group 3 of 0..4
+    score = np.tile(np.r_[np.zeros(10), np.ones(10)], (2, 1))
+    eligible = np.ones(score.shape, bool)
+    keys = np.random.default_rng(0).permutation(40).reshape(2, 20)
+    g = assign_groups(score, eligible, 5, tiebreak=keys)
+    for row, key in zip(g, keys, strict=True):
+        assert np.bincount(row, minlength=5).tolist() == [4, 4, 4, 4, 4]
+        assert set(row[:10]) == {0, 1, 2} and set(row[10:]) == {2, 3, 4}  # a 1 never below a 0
+        zeros = np.argsort(key[:10])  # within the ties, the key decides
+        assert np.all(np.diff(row[:10][zeros]) >= 0)
+    # without a key, column order; rows without ties are untouched by any key
+    assert assign_groups(score[:1], eligible[:1], 5).tolist() == [
+        [0] * 4 + [1] * 4 + [2] * 4 + [3] * 4 + [4] * 4
+    ]
+    plain = np.array([[5.0, 1.0, 3.0, 2.0, 4.0]])
+    np.testing.assert_array_equal(
+        assign_groups(plain, plain > 0, 5, tiebreak=np.array([[9, 1, 7, 3, 5]])), [[4, 0, 2, 1, 3]]
+    )
+
+
+def test_group_test_splits_ties_by_date_and_symbol_not_by_layout():
+    cube, close = _market(n_dates=40, n_sym=40)
+    signal = (np.arange(40) % 2 == 0).astype(float)  # a 0/1 score, constant over time
+    score = _score(np.tile(signal, (40, 1)), cube)
+    res = group_backtest(score, cube, n_groups=4)
+    counts = np.stack([np.bincount(a, minlength=4) for a in res.assignment])
+    assert (counts == 10).all()
+    stats = res.top_stats()
+    assert np.isfinite([stats["ann_return"], stats["excess_ann_return"], stats["sharpe"]]).all()
+    assert stats["n_days"] == len(res.returns)
+    # the tie-break differs from week to week (not symbol order) ...
+    top = res.assignment == 3
+    assert not (top == top[0]).all()
+    # ... and depends on the (date, symbol) pair only: the same cube with its symbols reversed
+    flipped = cube.isel(symbol=slice(None, None, -1))
+    again = group_backtest(score.isel(symbol=slice(None, None, -1)), flipped, n_groups=4)
+    np.testing.assert_array_equal(again.assignment[:, ::-1], res.assignment)
+    pd.testing.assert_frame_equal(again.returns, res.returns)
+
+
+def test_an_empty_top_group_warns_and_counts_no_days():
+    cube, close = _market(n_dates=30, n_sym=8)
+    score = np.tile(np.arange(8, dtype=float), (30, 1))
+    signal, _ = weekly_schedule(cube["date"].values)
+    score[signal[2], 2:] = np.nan  # two scored stocks for 8 groups: no stock reaches the TOP that week
+    with pytest.warns(UserWarning, match=r"TOP group is empty on 1 of 5 rebalances"):
+        res = group_backtest(_score(score, cube), cube, n_groups=8)
+    top = res.returns[8]
+    assert top.isna().sum() == 5 and top.notna().sum() == res.top_stats()["n_days"] == len(top) - 5
+
+
 def _hand_cube():
     # rows 0..14 = Mon 2021-01-04 .. Fri 2021-01-22; signals rows 4 and 9, trades rows 5 and 10
     n = 15
@@ -102,6 +154,15 @@ def test_hand_computed_returns_turnover_drawdown():
     assert stats["turnover"] == pytest.approx(0.5)
     assert stats["max_drawdown"] == pytest.approx(1.35 / 1.575 - 1)
     assert stats["ann_return"] == pytest.approx(1.575 ** (252 / 9) - 1, rel=1e-5)
+    # the report's annualised excess: annualised TOP minus annualised universe (Fig. 13: 44.61 % vs
+    # 38.53 %, the same gap of 6.08 points for every model); the compounded difference is kept apart
+    bench_ann = bnav[-1] ** (252 / 9) - 1
+    assert stats["bench_ann_return"] == pytest.approx(bench_ann, rel=1e-5)
+    assert stats["excess_ann_return"] == stats["ann_return"] - stats["bench_ann_return"]
+    ex_daily = expected - (bnav / np.r_[1.0, bnav[:-1]] - 1)
+    assert stats["excess_nav_ann_return"] == pytest.approx(np.prod(1 + ex_daily) ** (252 / 9) - 1, rel=1e-5)
+    assert abs(stats["excess_nav_ann_return"] - stats["excess_ann_return"]) > 1.0  # far apart here
+    assert stats["n_days"] == 9
     yearly = res.yearly_excess()
     assert yearly.index.tolist() == [2021]
     ex = expected - (bnav / np.r_[1.0, bnav[:-1]] - 1)

@@ -9,9 +9,17 @@ import xarray as xr
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from scipy.stats import spearmanr
+from scipy.stats import pearsonr, spearmanr
 
-from evaluation.ic import forward_returns, ic_study, ic_summary, ic_table, label_returns, rank_ic
+from evaluation.ic import (
+    cross_corr,
+    forward_returns,
+    ic_study,
+    ic_summary,
+    ic_table,
+    label_returns,
+    rank_ic,
+)
 from evaluation.testing import tiny_cube
 from zoo.errors import EvaluationError
 
@@ -225,3 +233,21 @@ def test_rank_rows_equals_scipy_rankdata(rows, cols, seed, exact32):
         x = x + rng.random((rows, cols)) * 1e-9  # not float32-exact: the argsort path
     expected = rankdata(x, axis=1, nan_policy="omit")
     np.testing.assert_array_equal(rank_rows(x), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cross_corr_of_a_constant_row_is_nan(dtype):
+    # the mean of twenty 0.1s is not exactly 0.1, so the deviations are ~1e-17, not 0: a constant
+    # row must still give NaN, not a tiny correlation that enters style and factor means
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(4, 20)).astype(dtype)
+    b = rng.normal(size=(4, 20)).astype(dtype)
+    a[0] = dtype(0.1)
+    b[1] = dtype(0.1)
+    a[3] = dtype(0.1) + dtype(1e-4) * a[3]  # nearly constant but not: a real correlation
+    for method in ("pearson", "spearman"):
+        got = cross_corr(a, b, method=method, min_count=5)
+        assert np.isnan(got[:2]).all(), (method, got[:2])
+        ref = pearsonr if method == "pearson" else spearmanr
+        want = [ref(a[i].astype(np.float64), b[i].astype(np.float64))[0] for i in (2, 3)]
+        np.testing.assert_allclose(got[2:], want, rtol=1e-6)

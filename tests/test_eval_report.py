@@ -111,6 +111,12 @@ def test_summary_text_has_fig8_rows_and_top_line():
     line = top_group_line(res, "Good-IC")
     assert line.startswith("TOP group (all, 5 groups) Good-IC: ann. return")
     assert "turnover" in line
+    # "ann. excess" is the report's: annualised TOP return minus the universe's
+    s = res.groups[("Good-IC", "all")].top_stats()
+    assert f"ann. excess {(s['ann_return'] - s['bench_ann_return']) * 100:.2f}%," in line
+    assert (
+        res.top_tables["all"].loc["Annualised excess (TOP - universe)", "Good-IC"] == s["excess_ann_return"]
+    )
     assert "TOP group" in res.summary() and "low_vol_20 (baseline): ann. return" in res.summary()
     with pytest.raises(EvaluationError, match="universe"):
         top_group_line(res, "Good-IC", "csi500")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import typer
@@ -156,9 +157,17 @@ def slice_(
 ) -> None:
     """Cut a size-balanced slice (all dates; universes and labels from the full market)."""
     from datasets import open_cube, write_cube
-    from datasets.slicing import make_slice
+    from datasets.slicing import SliceWarning, make_slice
 
-    sub = make_slice(open_cube(store), per_group=per_group, seed=seed)
+    cube = open_cube(store)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SliceWarning)
+        sub = make_slice(cube, per_group=per_group, seed=seed)
+    for w in caught:
+        if issubclass(w.category, SliceWarning):  # a short group taken whole, the rest filled: say so
+            typer.echo(f"note: {w.message}")
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     write_cube(sub, out)
     typer.echo(f"wrote {out}: {sub.sizes['date']} days x {sub.sizes['symbol']} stocks")
 

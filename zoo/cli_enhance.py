@@ -41,7 +41,7 @@ def enhance_run(
     cache: dict | None = None,
 ) -> tuple[dict, dict[str, float]]:
     """Back-test one parent run on each index and log tables, plots and metrics under ``enhance/``."""
-    from datasets.schema import open_cube
+    from datasets import open_cube
     from evaluation.enhance import run_backtest
     from evaluation.enhance.report import headline_metrics, write_outputs
     from zoo.train.tracking import download_scores, log_metrics

@@ -11,9 +11,10 @@ Timing and accounting (all documented in docs/enhance.md):
   it trades again); returns on ``breach`` days (unadjusted ex-rights jumps) are set to 0;
 * the benchmark earns sum_i index_weight(t-1, i) * r_i(t): the stand-in index, rebalanced daily to its
   published weights, with the same returns the portfolio earns;
-* cost: ``cost_rate`` on every unit of value traded, buys and sells alike ("双边千2.5" = 0.25 % of the
-  traded value on each side), i.e. the NAV is multiplied by ``1 - cost_rate * sum|w_new - w_drifted|``
-  at the trade close; the initial build from cash pays it on the 100 % bought;
+* cost: ``cost_rate`` on every unit of value traded, buys and sells alike; "双边千2.5" is 0.25 % for a
+  buy and a sell together, so 0.125 % per side (docs/enhance.md); the NAV is multiplied by
+  ``1 - cost_rate * sum|w_new - w_drifted|`` at the trade close; the initial build from cash pays it on
+  the 100 % bought;
 * the back-test starts in cash at the first trade date and ends at the last date with a score.
 """
 
@@ -214,7 +215,9 @@ def run_backtest(
     coords = {"trade_date": dates[trade], "symbol": symbols}
     weights = xr.DataArray(post, dims=("trade_date", "symbol"), coords=coords, name="weight")
     pre_weights = xr.DataArray(pre, dims=("trade_date", "symbol"), coords=coords, name="pre_weight")
-    stats = enhance_stats(daily, rebalances, days_per_year=spec.days_per_year)
+    stats = enhance_stats(
+        daily, rebalances, days_per_year=spec.days_per_year, calendar=pd.DatetimeIndex(dates)
+    )
     return EnhanceResult(index, daily, rebalances, weights, pre_weights, stats, skipped)
 
 
@@ -251,7 +254,8 @@ def _rebalance(
     """Pick trade day ``t``'s candidates (score of day ``d``), solve: (result, candidates, turnover)."""
     s = scores[d]
     members = bench[t] > 0
-    buyable = buyable_universe[t] & ~suspended[t] & ~limit_up[t] & ~st[t] & np.isfinite(s)
+    # limit-down is as unbuyable as limit-up: the report excludes both ("剔除 ST、涨跌停、停牌股票")
+    buyable = buyable_universe[t] & ~suspended[t] & ~limit_up[t] & ~limit_down[t] & ~st[t] & np.isfinite(s)
     outside = np.flatnonzero(buyable & ~members & ~(w > 0))
     if outside.size > spec.max_outside:
         # argpartition keeps this O(n); the top-scored non-members are the only useful outside buys.

@@ -9,9 +9,9 @@ cross-sectionally z-scored model score, ``b`` the benchmark weights and ``w`` th
 * ``|X (w - b)| <= style_band`` for every style row of the exposures ``X``;
 * ``|H (w - b)| <= industry_band`` for every industry row of the one-hot matrix ``H``;
 * ``sum |w - w0| <= max_turnover`` (``w0`` = the drifted pre-trade weights; waived on the initial build);
-* tradability at the trade close: suspended or price-less stocks are frozen at ``w0``; limit-up stocks
-  cannot be bought (``w <= w0``); limit-down stocks cannot be sold (``w >= w0``); ST stocks are never
-  bought (``st_policy = "no_buy"``) or, with ``"exit"``, are sold to zero when they can be sold.
+* tradability at the trade close: a stock that is suspended, price-less, limit-up or limit-down is
+  frozen at ``w0`` (the report's "剔除 ST、涨跌停、停牌股票": neither bought nor sold); ST stocks are
+  never bought (``st_policy = "no_buy"``) or, with ``"exit"``, are sold to zero when they can be sold.
 
 Tradability is physical and always wins: when it contradicts a stock's band (say a suspended stock
 that drifted above ``b + stock_band``), that one stock is pinned at its nearest tradable weight and
@@ -57,9 +57,9 @@ class RebalanceInput:
     exposures: np.ndarray  # (k, n) style exposures, NaN allowed (treated as 0 = the standardised mean)
     style_names: tuple[str, ...] = ()
     suspended: np.ndarray | None = None  # no trade possible (suspended, not listed or no close)
-    limit_up: np.ndarray | None = None
-    limit_down: np.ndarray | None = None
-    st: np.ndarray | None = None
+    limit_up: np.ndarray | None = None  # frozen, like a suspended stock
+    limit_down: np.ndarray | None = None  # frozen, like a suspended stock
+    st: np.ndarray | None = None  # never bought; sold to zero with st_policy "exit"
     initial: bool = False  # building from cash: the turnover limit does not apply
 
     def flag(self, name: str) -> np.ndarray:
@@ -150,14 +150,13 @@ def trade_bounds(inp: RebalanceInput, spec: EnhanceSpec) -> tuple[np.ndarray, np
     n = prev.shape[0]
     lower = np.zeros(n)
     upper = np.full(n, np.inf)
-    no_buy = inp.flag("limit_up") | inp.flag("st")
-    upper[no_buy] = prev[no_buy]
-    no_sell = inp.flag("limit_down")
-    lower[no_sell] = prev[no_sell]
+    st = inp.flag("st")
+    upper[st] = prev[st]
     if spec.st_policy == "exit":
-        exit_ = inp.flag("st") & ~no_sell
-        upper[exit_] = 0.0
-    frozen = inp.flag("suspended")
+        upper[st] = 0.0
+    # The report excludes limit-up, limit-down and suspended stocks at the trade: a long-only book can
+    # neither drop what it holds of them nor add to them, so their weight stays where it drifted.
+    frozen = inp.flag("suspended") | inp.flag("limit_up") | inp.flag("limit_down")
     lower[frozen] = prev[frozen]
     upper[frozen] = prev[frozen]
     return lower, upper

@@ -74,8 +74,9 @@ class EnhanceSpec:
     industry_band: float = field(default=0.02, validator=validators.ge(0))
     #: Two-sided turnover sum |w_new - w_drifted| per rebalance at most this (report: 30 %).
     max_turnover: float = field(default=0.30, validator=validators.ge(0))
-    #: Cost charged on every unit of value traded, buys and sells alike ("双边千2.5": 0.25 % each side).
-    cost_rate: float = field(default=0.0025, validator=[validators.ge(0), validators.lt(1)])
+    #: Cost per unit of value traded, buys and sells alike: "双边千2.5" is 0.25 % for buy + sell
+    #: together (the report's 双边 is both sides, as in "换手约束双边 30%"), so 0.125 % per side.
+    cost_rate: float = field(default=0.00125, validator=[validators.ge(0), validators.lt(1)])
     #: ST stocks: "no_buy" = may be held or sold but never bought; "exit" = sold to zero where tradable.
     st_policy: str = field(default="no_buy", validator=validators.in_(("no_buy", "exit")))
     #: Non-constituents offered to the optimiser: the top-scored buyable ones, at most this many.

@@ -174,7 +174,7 @@ def open_source(data_spec) -> CubeSource:
     cube = open_cube(store)
     where = store if store in ("embedded",) or store.startswith("synth") else str(Path(store).resolve())
     if store == "embedded":
-        from datasets.schema import EMBEDDED_STORE
+        from datasets.stores import EMBEDDED_STORE
 
         where = str(EMBEDDED_STORE)
     if cube.sizes.get("date", 0) == 0:

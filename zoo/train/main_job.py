@@ -206,7 +206,8 @@ def evaluate_study(results, sources: dict, uri: str, echo: Callable[[str], None]
     study = evaluate_runs([r.parent_run_id for r in results], uri=uri, cube=cube, echo=echo)
     first = study.result
     echo("\nWeekly quantile-group test (signal on the week's last day, trade at the next week's first close,")
-    echo("limit-up/down and suspended stocks excluded, no costs), TOP group:")
+    echo("limit-up/down and suspended stocks excluded, no costs), TOP group; ann. excess = annualised TOP")
+    echo("return - annualised universe return (the report's Fig. 13):")
     for model in first.columns:
         echo("  " + first.top_line(model))
     echo(f"All tables and plots (IC by universe, groups, styles, correlations): {study.report}")
