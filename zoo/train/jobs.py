@@ -58,13 +58,15 @@ class FitJob:
     split: Split
     seed: int
     data: DataRef
+    #: Unique per planning pass, so late events of a cancelled earlier run never reach a new one.
+    token: str = ""
     #: torch threads when the spec leaves ``train.threads`` at 0 (None: leave the process default).
     default_threads: int | None = None
 
     @property
     def key(self) -> str:
-        """A stable id of the job within a study: ``<spec hash>-<test year>-s<seed>``."""
-        return f"{self.spec_hash}-{self.split.test_year}-s{self.seed}"
+        """The job's id in events: ``<spec hash>-<test year>-s<seed>-<token>``."""
+        return f"{self.spec_hash}-{self.split.test_year}-s{self.seed}-{self.token}"
 
     @property
     def test_year(self) -> int:

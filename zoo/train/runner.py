@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -180,6 +181,7 @@ def plan_spec(
             c.set_terminated(run.info.run_id, status="KILLED")
     done = tracking.finished_children(c, experiment_id, parent_id, h)
     text = canonical_toml(spec)
+    token = uuid.uuid4().hex[:8]
     scores: dict[tuple[int, int], xr.DataArray] = {}
     jobs: list[FitJob] = []
     for split in splits:
@@ -188,7 +190,7 @@ def plan_spec(
             if key in done:
                 scores[key] = tracking.download_scores(c, done[key].info.run_id, "predictions/scores.zarr")
             else:
-                jobs.append(FitJob(text, h, spec.name, tuple(plugins), split, seed, data))
+                jobs.append(FitJob(text, h, spec.name, tuple(plugins), split, seed, data, token))
     return SpecPlan(
         spec, h, source, experiment_id, parent_id, splits, purge, fingerprint, jobs, scores, len(scores)
     )

@@ -144,11 +144,14 @@ def run_study(
     log: Callable[[str], None] | None = None,
     on_child_done: Callable[[int, int], None] | None = None,
     executor: Any = None,
+    opener: str | None = None,
 ) -> list:
     """Run every variant as a sibling parent run of the experiment ``experiment or study.name``.
 
     Every variant is planned first, then all their fits go to ``executor`` at once (serial by
     default); variants with the same ``[data]`` section share one data source (and its day cache).
+    ``opener`` names (``module:function``) what Dask workers call to open the data; by default
+    ``open_source`` itself when importable, else ``zoo.train.data:open_source``.
     """
     from zoo.train.data import open_source as default_open
     from zoo.train.jobs import DEFAULT_OPENER, importable, opener_name
@@ -157,14 +160,15 @@ def run_study(
     specs = load_variants(study, overrides, plugins)
     open_source = open_source or default_open
     # Workers open the data themselves by the opener's name; a lambda serves in-process runs only.
-    opener = opener_name(open_source) if importable(open_source) else DEFAULT_OPENER
-    if executor is not None and executor.remote and not importable(open_source):
+    if opener is None and executor is not None and executor.remote and not importable(open_source):
         from zoo.errors import TrainingError
 
         raise TrainingError(
             f"open_source {open_source!r} is not an importable module-level function, so Dask workers "
             f"cannot open the data with it"
         )
+    if opener is None:
+        opener = opener_name(open_source) if importable(open_source) else DEFAULT_OPENER
     sources: dict[Any, Any] = {}
     for spec in specs:
         if spec.data not in sources:
