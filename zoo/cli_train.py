@@ -170,6 +170,33 @@ def _ui(
         server.stop()
 
 
+def _server(
+    folder: Path = typer.Option(Path("."), "--folder", help="Where mlflow.db and mlartifacts/ live."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Listen address (default loopback only)."),
+    port: int = typer.Option(5000, "--port", help="Port (0: a free one)."),
+) -> None:
+    """A tracking server for a cluster: sqlite + served artifacts in FOLDER; prints the URI to use."""
+    from zoo.train.ui import HOST, start_tracking_server
+
+    if host != HOST:
+        typer.echo(
+            f"warning: the MLflow server will listen on {host} with no authentication: anyone who can "
+            f"reach it can read and change every run. Put it behind a proxy or MLflow's basic-auth app "
+            f"(docs/distributed.md).",
+            err=True,
+        )
+    server = start_tracking_server(folder, host, port, log_dir=folder)
+    typer.echo(f"MLflow tracking server: {server.url}   (Ctrl-C to stop; log: {server.log_path})")
+    typer.echo(f"use it with: --uri {server.url}   or   export MLFLOW_TRACKING_URI={server.url}")
+    try:
+        while server.process.poll() is None:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
 def _main(
     ctx: typer.Context,
     data: str = typer.Option("embedded", "--data", help="embedded (real A-share slice), synth, or a store."),
@@ -205,9 +232,10 @@ def _main(
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``train``, ``study``, ``compare``, ``ui`` and ``main``."""
+    """Add ``train``, ``study``, ``compare``, ``ui``, ``server`` and ``main``."""
     app.command("train")(_train)
     app.command("study")(_study)
     app.command("compare")(_compare)
     app.command("ui")(_ui)
+    app.command("server")(_server)
     app.command("main")(_main)
