@@ -47,7 +47,7 @@ def test_new_sqlite_store_and_experiments_are_safe_under_concurrent_processes(tm
         time.sleep(0.05)
     (tmp_path / "go").touch()
     outs = [p.communicate(timeout=300) for p in procs]
-    for p, (out, err) in zip(procs, outs, strict=True):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err[-3000:]
     ids = {out.strip() for out, _ in outs}
     assert len(ids) == 1  # every process got the same experiment for every name
