@@ -185,7 +185,8 @@ def _server(
             f"(docs/distributed.md).",
             err=True,
         )
-    server = start_tracking_server(folder, host, port, log_dir=folder)
+    # A first start creates the database and imports MLflow's server app: minutes on a busy machine.
+    server = start_tracking_server(folder, host, port, timeout=600, log_dir=folder)
     typer.echo(f"MLflow tracking server: {server.url}   (Ctrl-C to stop; log: {server.log_path})")
     typer.echo(f"use it with: --uri {server.url}   or   export MLFLOW_TRACKING_URI={server.url}")
     try:
