@@ -203,6 +203,9 @@ class ChildLog:
     """The driver's side of running jobs: child runs created, fed and closed from jobs' events."""
 
     def __init__(self, c, plans: Sequence[SpecPlan], log: Log, on_child_done: OnChildDone | None) -> None:
+        n_jobs = sum(len(plan.jobs) for plan in plans)
+        #: One bar over every fit of the run (quiet when stderr is not a terminal).
+        self.bar = tqdm(total=n_jobs, desc="fits", unit="fit", disable=None)
         self.c = c
         self.log = log
         self.on_child_done = on_child_done
@@ -289,6 +292,7 @@ class ChildLog:
             raise
         self.running.pop(key, None)
         self.finished.add(key)
+        self.bar.update()
         plan.scores[(out.test_year, out.seed)] = out.score
         plan.trained += 1
         self.log(
@@ -309,6 +313,7 @@ class ChildLog:
         self.c.set_tag(cid, "zoo.failure", f"{type(exc).__name__}: {exc}"[:5000])
         self.c.set_terminated(cid, status="FAILED")
         self.finished.add(key)
+        self.bar.update()
         plan.errors.append(exc)
         self.log(f"[{plan.spec.name}] {key} failed: {type(exc).__name__}: {exc}")
 
@@ -317,6 +322,10 @@ class ChildLog:
         for cid, _ in self.running.values():
             self.c.set_terminated(cid, status=status)
         self.running.clear()
+
+    def close(self) -> None:
+        """Close the progress bar."""
+        self.bar.close()
 
 
 def execute(
@@ -448,7 +457,10 @@ def run_specs(
         if n_jobs:
             log(f"{n_jobs} fits to run on {executor.describe()}")
         children = ChildLog(c, plans, log, on_child_done)
-        execute(plans, executor, children, on_spec_done)
+        try:
+            execute(plans, executor, children, on_spec_done)
+        finally:
+            children.close()
         errors = [e for p in plans for e in p.errors]
         if errors:
             failed = [p.spec.name for p in plans if p.errors]
