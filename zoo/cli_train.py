@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -10,6 +11,26 @@ import typer
 from zoo.cli_common import SET_OPTION_HELP, plugins_of
 
 URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."
+WORKERS_HELP = "Run the fits on a local Dask cluster of N worker processes (0 = serially, in this process)."
+SCHEDULER_HELP = "Run the fits on an existing Dask cluster (e.g. tcp://10.0.0.5:8786) instead."
+GPUS_HELP = "Share of a worker's GPU resource each fit asks for (0.25: four fits per GPU)."
+CLUSTER_HOST_HELP = "Address the local Dask cluster and dashboard listen on (default 127.0.0.1 only)."
+
+
+@contextmanager
+def _executor(workers: int, scheduler: str | None, gpus_per_fit: float, host: str):
+    """The executor the options ask for, closed (local cluster stopped) when the command ends."""
+    from zoo.train.executors import LOCALHOST, make_executor
+
+    if host != LOCALHOST and not workers:
+        raise typer.BadParameter("--cluster-host only applies to a local cluster (--workers N)")
+    ex = make_executor(workers, scheduler, gpus_per_fit, host, echo=_echo)
+    try:
+        if ex.remote:
+            _echo(f"fits run on {ex.describe()}")
+        yield ex
+    finally:
+        ex.close()
 
 
 def _echo(msg: str) -> None:
@@ -54,6 +75,10 @@ def _train(
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP),
     experiment: str = typer.Option(None, "--experiment", "-e", help="MLflow experiment [spec name]."),
     uri: str = typer.Option(None, "--uri", help=URI_HELP),
+    workers: int = typer.Option(0, "--workers", "-w", help=WORKERS_HELP, min=0),
+    scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+    gpus_per_fit: float = typer.Option(0.0, "--gpus-per-fit", help=GPUS_HELP, min=0.0),
+    cluster_host: str = typer.Option("127.0.0.1", "--cluster-host", help=CLUSTER_HOST_HELP),
 ) -> None:
     """Train one spec rolling over its test years and seeds; resumes a finished (year, seed) from MLflow."""
     from zoo.specs import load_spec
@@ -64,7 +89,10 @@ def _train(
     loaded = load_spec(spec, overrides=[*set_, *_data_override(data)], plugins=plugins_of(ctx))
     uri = uri or tracking.tracking_uri(loaded.train.tracking_uri)
     t0 = time.perf_counter()
-    res = run_spec(loaded, open_source(loaded.data), experiment=experiment, uri=uri, log=_echo)
+    with _executor(workers, scheduler, gpus_per_fit, cluster_host) as ex:
+        res = run_spec(
+            loaded, open_source(loaded.data), experiment=experiment, uri=uri, log=_echo, executor=ex
+        )
     _print_metrics([res])
     typer.echo(
         f"trained {res.trained}, reused {res.reused} (year, seed) runs in {time.perf_counter() - t0:.0f}s"
@@ -79,6 +107,10 @@ def _study(
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP + " Applies to every variant."),
     experiment: str = typer.Option(None, "--experiment", "-e", help="MLflow experiment [study name]."),
     uri: str = typer.Option(None, "--uri", help=URI_HELP),
+    workers: int = typer.Option(0, "--workers", "-w", help=WORKERS_HELP, min=0),
+    scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+    gpus_per_fit: float = typer.Option(0.0, "--gpus-per-fit", help=GPUS_HELP, min=0.0),
+    cluster_host: str = typer.Option("127.0.0.1", "--cluster-host", help=CLUSTER_HOST_HELP),
 ) -> None:
     """Run a study (a list or grid of specs) as sibling parent runs; rerun it to resume where it stopped."""
     from zoo.train import tracking
@@ -87,9 +119,16 @@ def _study(
     study = load_study(file)
     uri = uri or tracking.tracking_uri()
     t0 = time.perf_counter()
-    results = run_study(
-        study, [*set_, *_data_override(data)], plugins_of(ctx), uri=uri, experiment=experiment, log=_echo
-    )
+    with _executor(workers, scheduler, gpus_per_fit, cluster_host) as ex:
+        results = run_study(
+            study,
+            [*set_, *_data_override(data)],
+            plugins_of(ctx),
+            uri=uri,
+            experiment=experiment,
+            log=_echo,
+            executor=ex,
+        )
     _print_metrics(results)
     typer.echo(f"{len(results)} specs in {time.perf_counter() - t0:.0f}s")
     _ui_hint(uri, experiment or study.name)
@@ -131,6 +170,34 @@ def _ui(
         server.stop()
 
 
+def _server(
+    folder: Path = typer.Option(Path("."), "--folder", help="Where mlflow.db and mlartifacts/ live."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Listen address (default loopback only)."),
+    port: int = typer.Option(5000, "--port", help="Port (0: a free one)."),
+) -> None:
+    """A tracking server for a cluster: sqlite + served artifacts in FOLDER; prints the URI to use."""
+    from zoo.train.ui import HOST, start_tracking_server
+
+    if host != HOST:
+        typer.echo(
+            f"warning: the MLflow server will listen on {host} with no authentication: anyone who can "
+            f"reach it can read and change every run. Put it behind a proxy or MLflow's basic-auth app "
+            f"(docs/distributed.md).",
+            err=True,
+        )
+    # A first start creates the database and imports MLflow's server app: minutes on a busy machine.
+    server = start_tracking_server(folder, host, port, timeout=600, log_dir=folder)
+    typer.echo(f"MLflow tracking server: {server.url}   (Ctrl-C to stop; log: {server.log_path})")
+    typer.echo(f"use it with: --uri {server.url}   or   export MLFLOW_TRACKING_URI={server.url}")
+    try:
+        while server.process.poll() is None:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
 def _main(
     ctx: typer.Context,
     data: str = typer.Option("embedded", "--data", help="embedded (real A-share slice), synth, or a store."),
@@ -140,25 +207,36 @@ def _main(
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP + " Applied after the cuts."),
     experiment: str = typer.Option(None, "--experiment", "-e", help="Experiment [main[-synth][-full]]."),
     uri: str = typer.Option(None, "--uri", help=URI_HELP),
+    workers: int = typer.Option(
+        None, "--workers", "-w", help=WORKERS_HELP + " [default: min(2, CPU cores)]", min=0
+    ),
+    scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+    gpus_per_fit: float = typer.Option(0.0, "--gpus-per-fit", help=GPUS_HELP, min=0.0),
+    cluster_host: str = typer.Option("127.0.0.1", "--cluster-host", help=CLUSTER_HOST_HELP),
 ) -> None:
     """The main job: GRU and DecompGRU x IC / weighted-MSE, rolling yearly, a Fig. 8 table, then the UI."""
-    from zoo.train.main_job import run_main
+    from zoo.train.main_job import default_workers, run_main
 
-    run_main(
-        data=data,
-        full=full,
-        extra=set_,
-        experiment=experiment,
-        uri=uri,
-        plugins=plugins_of(ctx),
-        echo=typer.echo,
-    )
+    if workers is None:
+        workers = 0 if scheduler else default_workers()
+    with _executor(workers, scheduler, gpus_per_fit, cluster_host) as ex:
+        run_main(
+            data=data,
+            full=full,
+            extra=set_,
+            experiment=experiment,
+            uri=uri,
+            plugins=plugins_of(ctx),
+            echo=typer.echo,
+            executor=ex,
+        )
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``train``, ``study``, ``compare``, ``ui`` and ``main``."""
+    """Add ``train``, ``study``, ``compare``, ``ui``, ``server`` and ``main``."""
     app.command("train")(_train)
     app.command("study")(_study)
     app.command("compare")(_compare)
     app.command("ui")(_ui)
+    app.command("server")(_server)
     app.command("main")(_main)

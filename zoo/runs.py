@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,54 @@ def tracking_uri(uri: str | None = None, spec_uri: str = "") -> str:
     return chosen or f"sqlite:///{(Path.cwd() / DEFAULT_DB).resolve()}"
 
 
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for other stores and in-memory sqlite)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///") :].split("?", 1)[0]
+    return None if path in ("", ":memory:") else Path(path)
+
+
+@contextmanager
+def store_lock(uri: str, timeout: float = 300.0) -> Iterator[None]:
+    """Hold ``<db>.lock`` beside a sqlite store (other stores: nothing to hold; the server serialises).
+
+    MLflow creates and migrates a new sqlite store in many steps; two processes doing it at once
+    break it for good ("Online migration expected to match one row ... 'alembic_version'").
+    """
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    from filelock import FileLock, Timeout
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(db) + ".lock")
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise ZooError(
+            f"{db}.lock: another process has held the MLflow store's lock for {timeout:.0f}s"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def open_client(uri: str, error: type[ZooError] = ZooError):
-    """An ``MlflowClient`` on ``uri``; a store MLflow cannot open raises ``error`` naming it."""
+    """An ``MlflowClient`` on ``uri``; a store MLflow cannot open raises ``error`` naming it.
+
+    A new sqlite store is created (tables, migrations) under :func:`store_lock`, one process at a time.
+    """
     from mlflow.tracking import MlflowClient
 
     try:
-        c = MlflowClient(tracking_uri=uri)
-        c.search_experiments(max_results=1)
+        with store_lock(uri):
+            c = MlflowClient(tracking_uri=uri)
+            c.search_experiments(max_results=1)
+    except ZooError as exc:
+        raise error(str(exc)) from None
     except Exception as exc:  # MLflow raises many types for a bad store
         raise error(f"cannot open the MLflow store {uri!r}: {exc}") from exc
     return c

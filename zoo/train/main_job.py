@@ -35,6 +35,13 @@ REPORT_FIG8 = {
 }
 
 
+def default_workers() -> int:
+    """Dask workers ``zoo main`` starts by default: one per core, at most 2 (memory: ~1.5 GB each)."""
+    import os
+
+    return max(1, min(2, os.cpu_count() or 1))
+
+
 def _json_str(text: str) -> str:
     import json
 
@@ -103,12 +110,14 @@ def run_main(
     plugins: Sequence[str] = (),
     echo: Callable[[str], None] = print,
     study_path: Path = MAIN_STUDY,
+    executor=None,
 ) -> dict:
     """Run the main study, print the Fig. 8 tables and how to open the UI; return the tables."""
     from tqdm.auto import tqdm
 
     from evaluation.report import text_table
     from zoo.train.data import open_source
+    from zoo.train.jobs import DEFAULT_OPENER
     from zoo.train.study import load_study, run_study, study_scores
 
     t0 = time.perf_counter()
@@ -146,7 +155,15 @@ def run_main(
         return src
 
     results = run_study(
-        study, overrides, plugins, uri=uri, experiment=experiment, open_source=keep_source, log=tqdm.write
+        study,
+        overrides,
+        plugins,
+        uri=uri,
+        experiment=experiment,
+        open_source=keep_source,
+        opener=DEFAULT_OPENER,  # what workers call: keep_source only keeps the driver's copy
+        log=tqdm.write,
+        executor=executor,
     )
     metrics = {display_name(r.name): r.metrics for r in results}
     extra_cols = {}

@@ -1,31 +1,40 @@
-"""Roll one spec over its test years and seeds, tracked in MLflow, resumable by spec hash."""
+"""Run specs rolling over test years and seeds: plan -> execute -> collect, tracked in MLflow.
+
+- plan (:func:`plan_spec`): resolve the spec's test years and splits, find or create its parent run
+  (resumable by spec hash), read back every finished (year, seed) and turn the rest into
+  :class:`~zoo.train.jobs.FitJob` values;
+- execute (:func:`execute`): hand the jobs to an executor (serial or Dask) that runs
+  :func:`~zoo.train.jobs.run_fit` anywhere; the driver turns the jobs' events and outcomes into
+  child runs (:class:`ChildLog`), so only the driver writes to MLflow;
+- collect (:func:`collect`): stitch the years, ensemble the seeds, log and close the parent run.
+"""
 
 from __future__ import annotations
 
+import sys
 import tempfile
-import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
-import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
 import zoo
-from zoo.errors import TrainingError
-from zoo.train import classic, tracking
-from zoo.train.days import DaySet
-from zoo.train.device import resolve_device
-from zoo.train.ensemble import ensemble, stitch
-from zoo.train.source import DaySource, on_device
-from zoo.train.splits import default_test_years, resolve_purge, rolling_splits
-from zoo.train.trainer import FitConfig, fit, predict
+from zoo.train import tracking
+from zoo.train.ensemble import ensemble
+from zoo.train.jobs import DEFAULT_OPENER, DataRef, FitJob, FitOutcome, register_source
+from zoo.train.source import DaySource
+from zoo.train.splits import Split, default_test_years, resolve_purge, rolling_splits
+from zoo.train.trainer import FitConfig
 
 #: Horizons the parent run's RankIC / RankICIR / win rate are logged for.
 EVAL_HORIZONS = (10, 20)
 
 Log = Callable[[str], None]
+OnChildDone = Callable[[int, int], None]
 
 
 @attrs.frozen
@@ -80,67 +89,82 @@ def parent_metrics(score: xr.DataArray, source: DaySource, min_stocks: int = 10)
     return out
 
 
-def _dayset(source: DaySource, positions, fetch) -> DaySet:
-    """The days at ``positions`` of the source's date axis (the source caches them)."""
-    return DaySet(source.dates[positions], lambda j: fetch(int(positions[j])), cache_bytes=0)
-
-
 def _concat_years(parts: list[xr.DataArray]) -> xr.DataArray:
     out = xr.concat(parts, dim="date").sortby("date")
     out.name = "score"
     return out
 
 
-def run_spec(
+# --------------------------------------------------------------------------- plan
+
+
+@attrs.define
+class SpecPlan:
+    """One spec's parent run, its splits, the scores it already has and the jobs still to run."""
+
+    spec: Any
+    spec_hash: str
+    source: DaySource
+    experiment_id: str
+    parent_id: str
+    splits: list[Split]
+    purge: int
+    fingerprint: str
+    jobs: list[FitJob]
+    #: (test year, seed) -> the test year's score (read back from MLflow, or a finished job's).
+    scores: dict[tuple[int, int], xr.DataArray]
+    reused: int
+    trained: int = 0
+    errors: list[BaseException] = attrs.field(factory=list)
+    closed: bool = False
+
+    @property
+    def complete(self) -> bool:
+        """Every (year, seed) has a score."""
+        return len(self.scores) == len(self.splits) * len(self.spec.train.seeds)
+
+
+def _with_test_years(spec, source: DaySource, log: Log):
+    t = spec.train
+    if t.test_years:
+        return spec
+    # Resolved before hashing, so the run's spec (and its hash) names the years it tested on.
+    years = default_test_years(source.dates, t.train_years, t.valid_years)
+    log(f"[{spec.name}] train.test_years not set: testing on {list(years)} (the last full years)")
+    return attrs.evolve(spec, train=attrs.evolve(t, test_years=years))
+
+
+def plan_spec(
     spec,
     source: DaySource,
+    c,
+    experiment_id: str,
     *,
-    experiment: str | None = None,
-    uri: str | None = None,
-    registry=None,
+    data: DataRef,
+    plugins: Sequence[str] = (),
     log: Log = _quiet,
-    on_child_done: Callable[[int, int], None] | None = None,
-) -> SpecResult:
-    """Train ``spec`` rolling over its test years for every seed; one parent run, a child per (year, seed).
-
-    A finished (year, seed) of a parent with the same spec hash is never redone: its test scores are
-    read back from MLflow. A failure marks the running child FAILED and leaves every finished one intact.
-    """
-    from zoo.compose import build_model
-    from zoo.registry import get_registry
+) -> SpecPlan:
+    """Find or create the spec's parent run and list the (year, seed) fits it still needs as jobs."""
     from zoo.specs import canonical_toml, flatten, spec_hash
 
+    spec = _with_test_years(spec, source, log)
     t = spec.train
-    if not t.test_years:
-        # Resolved before hashing, so the run's spec (and its hash) names the years it tested on.
-        years = default_test_years(source.dates, t.train_years, t.valid_years)
-        log(f"[{spec.name}] train.test_years not set: testing on {list(years)} (the last full years)")
-        t = attrs.evolve(t, test_years=years)
-        spec = attrs.evolve(spec, train=t)
-    device = resolve_device(t.device)  # once per run; the source and the model follow it
-    source = on_device(source, device)
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    registry = registry or get_registry(tuple(spec.plugins))
     h = spec_hash(spec)
-    uri = uri or tracking.tracking_uri(t.tracking_uri)
-    c = tracking.client(uri)
-    exp_id = tracking.ensure_experiment(c, experiment or spec.name, uri)
     purge = resolve_purge(t.purge_days, spec.data.horizon)
     splits = rolling_splits(source.dates, t.test_years, t.train_years, t.valid_years, purge)
-
-    parent = tracking.find_parent(c, exp_id, h)
+    fingerprint = source.fingerprint()
+    parent = tracking.find_parent(c, experiment_id, h)
     if parent is None:
         tags = {
             "zoo.role": "parent",
             "zoo.spec_name": spec.name,
             "zoo.spec_hash": h,
-            "zoo.data_fingerprint": source.fingerprint(),
+            "zoo.data_fingerprint": fingerprint,
             "zoo.data_store": str(source.store),
             "zoo.git_commit": tracking.git_commit(),
             "zoo.version": zoo.__version__,
         }
-        parent_id = c.create_run(exp_id, run_name=spec.name, tags=tags).info.run_id
+        parent_id = c.create_run(experiment_id, run_name=spec.name, tags=tags).info.run_id
         tracking.log_params(c, parent_id, flatten(spec))
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "spec.toml"
@@ -152,129 +176,335 @@ def run_spec(
         if parent.info.status != "RUNNING":
             c.update_run(parent_id, status="RUNNING")
         log(f"[{spec.name}] resuming parent run {parent_id} (spec {h})")
-    fingerprint = source.fingerprint()
-    try:
-        # A child left RUNNING by a killed process is dead: mark it so it is not mistaken for live work.
-        for run in tracking.child_runs(c, exp_id, parent_id):
-            if run.info.status == "RUNNING":
-                c.set_terminated(run.info.run_id, status="KILLED")
-        done = tracking.finished_children(c, exp_id, parent_id, h)
-        cfg = fit_config(spec)
-        in_features = len(spec.data.fields)
-        per_seed: dict[int, list[xr.DataArray]] = {s: [] for s in t.seeds}
-        trained = reused = 0
-        jobs = [(split, seed) for split in splits for seed in t.seeds]
-        bar = tqdm(jobs, desc=spec.name, disable=None)
-        for split, seed in bar:
+    # A child left RUNNING by a killed process is dead: mark it so it is not mistaken for live work.
+    for run in tracking.child_runs(c, experiment_id, parent_id):
+        if run.info.status == "RUNNING":
+            c.set_terminated(run.info.run_id, status="KILLED")
+    done = tracking.finished_children(c, experiment_id, parent_id, h)
+    text = canonical_toml(spec)
+    token = uuid.uuid4().hex[:8]
+    scores: dict[tuple[int, int], xr.DataArray] = {}
+    jobs: list[FitJob] = []
+    for split in splits:
+        for seed in t.seeds:
             key = (split.test_year, seed)
             if key in done:
-                per_seed[seed].append(
-                    tracking.download_scores(c, done[key].info.run_id, "predictions/scores.zarr")
-                )
-                reused += 1
-                continue
-            train_days = _dayset(source, split.train, source.day)
-            valid_days = _dayset(source, split.valid[:: t.valid_stride], source.day)
-            test_days = _dayset(source, split.test, getattr(source, "test_day", source.day))
-            child_tags = {
-                "zoo.role": "child",
-                "mlflow.parentRunId": parent_id,
-                "zoo.test_year": str(split.test_year),
-                "zoo.seed": str(seed),
-                "zoo.spec_hash": h,
-                "zoo.data_fingerprint": fingerprint,
+                scores[key] = tracking.download_scores(c, done[key].info.run_id, "predictions/scores.zarr")
+            else:
+                jobs.append(FitJob(text, h, spec.name, tuple(plugins), split, seed, data, token))
+    return SpecPlan(
+        spec, h, source, experiment_id, parent_id, splits, purge, fingerprint, jobs, scores, len(scores)
+    )
+
+
+# --------------------------------------------------------------------------- execute
+
+
+class ChildLog:
+    """The driver's side of running jobs: child runs created, fed and closed from jobs' events."""
+
+    def __init__(self, c, plans: Sequence[SpecPlan], log: Log, on_child_done: OnChildDone | None) -> None:
+        n_jobs = sum(len(plan.jobs) for plan in plans)
+        #: One bar over every fit of the run (quiet when stderr is not a terminal).
+        self.bar = tqdm(total=n_jobs, desc="fits", unit="fit", disable=None)
+        self.c = c
+        self.log = log
+        self.on_child_done = on_child_done
+        self.plan_of = {job.key: plan for plan in plans for job in plan.jobs}
+        self.job_of = {job.key: job for plan in plans for job in plan.jobs}
+        #: job key -> (child run id, epochs logged) of the attempt running now.
+        self.running: dict[str, tuple[str, int]] = {}
+        self.finished: set[str] = set()
+
+    def _create_child(self, key: str, where: str) -> str:
+        job, plan = self.job_of[key], self.plan_of[key]
+        tags = {
+            "zoo.role": "child",
+            "mlflow.parentRunId": plan.parent_id,
+            "zoo.test_year": str(job.test_year),
+            "zoo.seed": str(job.seed),
+            "zoo.spec_hash": plan.spec_hash,
+            "zoo.data_fingerprint": plan.fingerprint,
+        }
+        if where:
+            tags["zoo.worker"] = where
+        run_name = f"{plan.spec.name}-{job.test_year}-s{job.seed}"
+        cid = self.c.create_run(plan.experiment_id, run_name=run_name, tags=tags).info.run_id
+        params = {
+            "seed": str(job.seed),
+            "test_year": str(job.test_year),
+            "split": job.split.describe(plan.source.dates),
+            "purge_days": str(plan.purge),
+        }
+        tracking.log_params(self.c, cid, params)
+        self.running[key] = (cid, 0)
+        return cid
+
+    def on_event(self, event: dict) -> None:
+        """A job started (create its child; a restarted job's old child is FAILED) or ended an epoch."""
+        key = event.get("key")
+        if key not in self.job_of or key in self.finished:
+            return  # another study's job, or a late event of a job already closed
+        if event["kind"] == "start":
+            if key in self.running:
+                old, _ = self.running.pop(key)
+                self.c.set_tag(old, "zoo.failure", "worker lost; the job was restarted on a worker")
+                self.c.set_terminated(old, status="FAILED")
+                self.log(f"[{self.plan_of[key].spec.name}] {key}: worker lost, the job restarted")
+            self._create_child(key, f"{event.get('host', '')}:{event.get('pid', '')}")
+        elif event["kind"] == "epoch":
+            if key not in self.running:
+                self._create_child(key, "")
+            cid, n = self.running[key]
+            tracking.log_metrics(self.c, cid, event["row"], step=event["epoch"])
+            self.running[key] = (cid, max(n, int(event["epoch"]) + 1))
+
+    def on_outcome(self, out: FitOutcome) -> None:
+        """Log a finished fit's artifacts and metrics, close its child, keep its score for collect."""
+        key = out.key
+        plan = self.plan_of[key]
+        cid, logged = self.running.get(key) or (self._create_child(key, f"{out.host}:{out.pid}"), 0)
+        try:
+            if logged == 0:  # no epoch events (an estimator's rounds, or events not in yet): one batch
+                tracking.log_history(self.c, cid, out.history)
+            for epoch, row in enumerate(out.history[logged:] if logged else [], start=logged):
+                tracking.log_metrics(self.c, cid, row, step=epoch)  # events that did not arrive in time
+            with tempfile.TemporaryDirectory() as tmp:
+                for rel, blob in out.artifacts.items():
+                    path = Path(tmp) / "artifacts" / rel
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(blob)
+                for top in sorted({Path(rel).parts[0] for rel in out.artifacts}):
+                    self.c.log_artifacts(cid, str(Path(tmp) / "artifacts" / top), top)
+                pdir = Path(tmp) / "scores.zarr"
+                tracking.save_scores(out.score, pdir)
+                self.c.log_artifacts(cid, str(pdir), "predictions/scores.zarr")
+            metrics = {
+                "best_epoch": out.best_epoch,
+                "best_valid_rank_ic": out.best_valid_ic,
+                "epochs_run": out.epochs_run,
+                "test_rank_ic": out.test_rank_ic,
+                "fit_seconds": out.timings["fit_seconds"],
             }
-            child = c.create_run(exp_id, run_name=f"{spec.name}-{split.test_year}-s{seed}", tags=child_tags)
-            cid = child.info.run_id
-            try:
-                tracking.log_params(
-                    c,
-                    cid,
-                    {
-                        "seed": str(seed),
-                        "test_year": str(split.test_year),
-                        "split": split.describe(source.dates),
-                        "purge_days": str(purge),
-                    },
-                )
-                t0 = time.perf_counter()
-                save_model = None
-                if classic.is_classic(spec):  # an estimator instead of a network (zoo.train.classic)
-                    result, preds, save_model = classic.fit_split(
-                        spec, source, split, seed, registry, desc=f"{spec.name} {split.test_year} s{seed}"
-                    )
-                    tracking.log_history(c, cid, result.history)
+            tracking.log_metrics(self.c, cid, metrics)
+            self.c.set_terminated(cid, status="FINISHED")
+        except BaseException:
+            self.c.set_terminated(cid, status="KILLED" if _interrupted() else "FAILED")
+            raise
+        self.running.pop(key, None)
+        self.finished.add(key)
+        self.bar.update()
+        plan.scores[(out.test_year, out.seed)] = out.score
+        plan.trained += 1
+        self.log(
+            f"[{plan.spec.name}] {out.test_year} seed {out.seed}: best epoch {out.best_epoch} "
+            f"valid RankIC {out.best_valid_ic:.4f}, test RankIC {out.test_rank_ic:.4f} "
+            f"({out.timings['fit_seconds']:.0f}s)"
+        )
+        if self.on_child_done is not None:
+            self.on_child_done(out.test_year, out.seed)
+
+    def on_error(self, key: str, exc: BaseException) -> None:
+        """A job raised (or its worker died too often): only its child is FAILED."""
+        plan = self.plan_of[key]
+        cid = self.running.pop(key, (None, 0))[0]
+        if cid is None:
+            cid = self._create_child(key, "")
+            self.running.pop(key)
+        self.c.set_tag(cid, "zoo.failure", f"{type(exc).__name__}: {exc}"[:5000])
+        self.c.set_terminated(cid, status="FAILED")
+        self.finished.add(key)
+        self.bar.update()
+        plan.errors.append(exc)
+        self.log(f"[{plan.spec.name}] {key} failed: {type(exc).__name__}: {exc}")
+
+    def abort(self, status: str) -> None:
+        """Close every child still running with ``status`` (the driver is going down)."""
+        for cid, _ in self.running.values():
+            self.c.set_terminated(cid, status=status)
+        self.running.clear()
+
+    def close(self) -> None:
+        """Close the progress bar."""
+        self.bar.close()
+
+
+def execute(
+    plans: Sequence[SpecPlan],
+    executor,
+    children: ChildLog,
+    on_spec_done: Callable[[SpecPlan], None],
+    poll_seconds: float = 0.5,
+) -> None:
+    """Run every plan's jobs on ``executor``; a spec is collected as soon as its last job is in.
+
+    A job that raises marks only its child FAILED and the others go on. Anything raised in the driver
+    (Ctrl-C included) cancels the jobs still queued or running and marks their children KILLED.
+    """
+    pending = [job for plan in plans for job in plan.jobs]
+    pending.reverse()  # pop() from the end keeps the planned order
+    left = {id(plan): len(plan.jobs) for plan in plans}
+    for plan in plans:
+        if not plan.jobs:
+            on_spec_done(plan)
+    running: dict[Any, FitJob] = {}
+    executor.start(children.on_event)
+    try:
+        while pending or running:
+            while pending and len(running) < executor.max_in_flight:
+                job = pending.pop()
+                running[executor.submit(job)] = job
+            for fut in executor.wait(list(running), poll_seconds):
+                job = running.pop(fut)
+                plan = children.plan_of[job.key]
+                try:
+                    outcome = fut.result()
+                except Exception as exc:  # the job's failure (a worker lost too often included)
+                    children.on_error(job.key, exc)
                 else:
-                    torch.manual_seed(seed)
-                    model = build_model(spec.model, in_features, registry).to(device)
-                    loss_fn = registry.build("loss", t.loss.name, t.loss.params, 0)
-                    result = fit(
-                        model,
-                        loss_fn,
-                        train_days,
-                        valid_days,
-                        cfg,
-                        seed,
-                        on_epoch=lambda epoch, row, cid=cid: tracking.log_metrics(c, cid, row, step=epoch),
-                        desc=f"{spec.name} {split.test_year} s{seed}",
-                    )
-                    preds = predict(model, test_days, cfg.precision)
-                if not preds:
-                    raise TrainingError(f"test year {split.test_year}: no day had an eligible stock")
-                score = stitch(preds, source.symbols)
-                per_seed[seed].append(score)
-                with tempfile.TemporaryDirectory() as tmp:
-                    wdir = Path(tmp) / "weights"
-                    wdir.mkdir()
-                    if save_model is not None:
-                        save_model(wdir)  # estimator.joblib + features.json
-                    else:
-                        torch.save(model.state_dict(), wdir / "state_dict.pt")
-                    c.log_artifacts(cid, str(wdir), "weights")
-                    pdir = Path(tmp) / "scores.zarr"
-                    tracking.save_scores(score, pdir)
-                    c.log_artifacts(cid, str(pdir), "predictions/scores.zarr")
-                test_ic = ic_of(score, source.label(spec.data.horizon), t.min_stocks)
-                tracking.log_metrics(
-                    c,
-                    cid,
-                    {
-                        "best_epoch": result.best_epoch,
-                        "best_valid_rank_ic": result.best_valid_ic,
-                        "epochs_run": result.epochs_run,
-                        "test_rank_ic": test_ic["rank_ic"],
-                        "fit_seconds": time.perf_counter() - t0,
-                    },
-                )
-                c.set_terminated(cid, status="FINISHED")
-            except BaseException:
-                c.set_terminated(cid, status="KILLED" if _interrupted() else "FAILED")
-                raise
-            trained += 1
-            log(
-                f"[{spec.name}] {split.test_year} seed {seed}: best epoch {result.best_epoch} "
-                f"valid RankIC {result.best_valid_ic:.4f}, test RankIC {test_ic['rank_ic']:.4f} "
-                f"({time.perf_counter() - t0:.0f}s)"
-            )
-            if on_child_done is not None:
-                on_child_done(split.test_year, seed)
-        seed_scores = [_concat_years(parts) for parts in per_seed.values()]
-        score = ensemble(seed_scores)
-        metrics = parent_metrics(score, source, t.min_stocks)
-        tracking.log_metrics(c, parent_id, metrics)
-        with tempfile.TemporaryDirectory() as tmp:
-            pdir = Path(tmp) / "ensemble.zarr"
-            tracking.save_scores(score, pdir)
-            c.log_artifacts(parent_id, str(pdir), "scores/ensemble.zarr")
-        c.set_terminated(parent_id, status="FINISHED")
+                    children.on_outcome(outcome)
+                left[id(plan)] -= 1
+                if left[id(plan)] == 0:
+                    on_spec_done(plan)
     except BaseException:
-        c.set_terminated(parent_id, status="KILLED" if _interrupted() else "FAILED")
+        executor.cancel(list(running))
+        children.abort("KILLED")
         raise
-    return SpecResult(spec.name, h, exp_id, parent_id, score, metrics, trained, reused, spec)
+
+
+# --------------------------------------------------------------------------- collect
+
+
+def collect(plan: SpecPlan, c) -> SpecResult:
+    """Ensemble the seeds of a complete plan, log the parent's metrics and score, close the parent."""
+    t = plan.spec.train
+    seed_scores = [
+        _concat_years([plan.scores[(split.test_year, seed)] for split in plan.splits]) for seed in t.seeds
+    ]
+    score = ensemble(seed_scores)
+    metrics = parent_metrics(score, plan.source, t.min_stocks)
+    tracking.log_metrics(c, plan.parent_id, metrics)
+    with tempfile.TemporaryDirectory() as tmp:
+        pdir = Path(tmp) / "ensemble.zarr"
+        tracking.save_scores(score, pdir)
+        c.log_artifacts(plan.parent_id, str(pdir), "scores/ensemble.zarr")
+    c.set_terminated(plan.parent_id, status="FINISHED")
+    plan.closed = True
+    return SpecResult(
+        plan.spec.name,
+        plan.spec_hash,
+        plan.experiment_id,
+        plan.parent_id,
+        score,
+        metrics,
+        plan.trained,
+        plan.reused,
+        plan.spec,
+    )
+
+
+# --------------------------------------------------------------------------- the whole run
+
+
+def run_specs(
+    runs: Sequence[tuple[Any, DaySource]],
+    *,
+    experiment: str | None = None,
+    uri: str | None = None,
+    executor=None,
+    opener: str = DEFAULT_OPENER,
+    plugins: Sequence[str] = (),
+    log: Log = _quiet,
+    on_child_done: OnChildDone | None = None,
+) -> list[SpecResult]:
+    """Plan every ``(spec, source)``, run all their jobs on ``executor`` (serial by default), collect each.
+
+    One experiment (``experiment`` or the first spec's name) holds a parent run per spec. A finished
+    (year, seed) of a parent with the same spec hash is never redone. A failing job marks its child
+    FAILED, the other jobs still finish and are kept, then its parent is FAILED and the error raised.
+    """
+    from zoo.train.executors import SerialExecutor
+
+    if not runs:
+        return []
+    executor = executor or SerialExecutor()
+    uri = uri or tracking.tracking_uri(runs[0][0].train.tracking_uri)
+    c = tracking.client(uri)
+    exp_id = tracking.ensure_experiment(c, experiment or runs[0][0].name, uri)
+    registered: list[tuple[str, Any]] = []
+    plans: list[SpecPlan] = []
+    results: dict[int, SpecResult] = {}
+
+    def on_spec_done(plan: SpecPlan) -> None:
+        if not plan.errors and plan.complete:
+            results[id(plan)] = collect(plan, c)
+
+    if executor.remote:
+        from zoo.train.jobs import resolve_opener
+
+        resolve_opener(opener)  # workers will import it by name: fail here, clearly, when they cannot
+    try:
+        for spec, source in runs:
+            if not executor.remote:
+                # The driver's own source serves its in-process jobs (and keeps its day cache).
+                register_source(opener, spec.data, source)
+                registered.append((opener, spec.data))
+            plans.append(
+                plan_spec(
+                    spec, source, c, exp_id, data=DataRef(opener, str(source.store)), plugins=plugins, log=log
+                )
+            )
+        n_jobs = sum(len(p.jobs) for p in plans)
+        if n_jobs:
+            log(f"{n_jobs} fits to run on {executor.describe()}")
+        children = ChildLog(c, plans, log, on_child_done)
+        try:
+            execute(plans, executor, children, on_spec_done)
+        finally:
+            children.close()
+        errors = [e for p in plans for e in p.errors]
+        if errors:
+            failed = [p.spec.name for p in plans if p.errors]
+            log(
+                f"{len(errors)} fit(s) failed in {failed}; every finished fit is kept, rerun to redo the rest"
+            )
+            raise errors[0]
+    except BaseException:
+        status = "KILLED" if _interrupted() else "FAILED"
+        for plan in plans:
+            if not plan.closed:
+                c.set_terminated(plan.parent_id, status=status)
+        raise
+    finally:
+        from zoo.train import jobs as fitjobs
+
+        for key in registered:
+            fitjobs._SOURCES.pop(key, None)
+    return [results[id(p)] for p in plans]
+
+
+def run_spec(
+    spec,
+    source: DaySource,
+    *,
+    experiment: str | None = None,
+    uri: str | None = None,
+    executor=None,
+    log: Log = _quiet,
+    on_child_done: OnChildDone | None = None,
+) -> SpecResult:
+    """Train ``spec`` rolling over its test years for every seed; one parent run, a child per (year, seed)."""
+    (result,) = run_specs(
+        [(spec, source)],
+        experiment=experiment,
+        uri=uri,
+        executor=executor,
+        log=log,
+        on_child_done=on_child_done,
+    )
+    return result
 
 
 def _interrupted() -> bool:
-    import sys
-
     exc = sys.exc_info()[1]
     return isinstance(exc, KeyboardInterrupt | SystemExit)

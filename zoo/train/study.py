@@ -143,33 +143,47 @@ def run_study(
     open_source: Callable | None = None,
     log: Callable[[str], None] | None = None,
     on_child_done: Callable[[int, int], None] | None = None,
+    executor: Any = None,
+    opener: str | None = None,
 ) -> list:
     """Run every variant as a sibling parent run of the experiment ``experiment or study.name``.
 
-    Variants with the same ``[data]`` section share one data source (and its day cache).
+    Every variant is planned first, then all their fits go to ``executor`` at once (serial by
+    default); variants with the same ``[data]`` section share one data source (and its day cache).
+    ``opener`` names (``module:function``) what Dask workers call to open the data; by default
+    ``open_source`` itself when importable, else ``zoo.train.data:open_source``.
     """
     from zoo.train.data import open_source as default_open
-    from zoo.train.runner import run_spec
+    from zoo.train.jobs import DEFAULT_OPENER, importable, opener_name
+    from zoo.train.runner import run_specs
 
     specs = load_variants(study, overrides, plugins)
     open_source = open_source or default_open
+    # Workers open the data themselves by the opener's name; a lambda serves in-process runs only.
+    if opener is None and executor is not None and executor.remote and not importable(open_source):
+        from zoo.errors import TrainingError
+
+        raise TrainingError(
+            f"open_source {open_source!r} is not an importable module-level function, so Dask workers "
+            f"cannot open the data with it"
+        )
+    if opener is None:
+        opener = opener_name(open_source) if importable(open_source) else DEFAULT_OPENER
     sources: dict[Any, Any] = {}
-    results = []
-    kwargs = {} if log is None else {"log": log}
     for spec in specs:
         if spec.data not in sources:
             sources[spec.data] = open_source(spec.data)
-        results.append(
-            run_spec(
-                spec,
-                sources[spec.data],
-                experiment=experiment or study.name,
-                uri=uri,
-                on_child_done=on_child_done,
-                **kwargs,
-            )
-        )
-    return results
+    kwargs = {} if log is None else {"log": log}
+    return run_specs(
+        [(spec, sources[spec.data]) for spec in specs],
+        experiment=experiment or study.name,
+        uri=uri,
+        executor=executor,
+        opener=opener,
+        plugins=plugins,
+        on_child_done=on_child_done,
+        **kwargs,
+    )
 
 
 def study_scores(results: Sequence) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,17 +40,31 @@ def client(uri: str):
     return runs.open_client(uri, TrainingError)
 
 
-def ensure_experiment(c, name: str, uri: str) -> str:
-    """The id of experiment ``name``, created (with artifacts under ``mlartifacts/``) when missing."""
-    exp = c.get_experiment_by_name(name)
-    if exp is not None:
-        if exp.lifecycle_stage == "deleted":
-            c.restore_experiment(exp.experiment_id)
-        return exp.experiment_id
+def ensure_experiment(c, name: str, uri: str, attempts: int = 5) -> str:
+    """The id of experiment ``name``, created (with artifacts under ``mlartifacts/``) when missing.
+
+    Safe when several processes ask at once: a sqlite store is locked around the get-or-create, and
+    on any store a create that lost the race ("already exists") reads the winner's experiment.
+    """
     root = artifact_root(uri)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     location = f"{root}/{slug}" if root else None
-    return c.create_experiment(name, artifact_location=location)
+    last: Exception | None = None
+    for attempt in range(attempts):
+        with runs.store_lock(uri):
+            exp = c.get_experiment_by_name(name)
+            if exp is not None:
+                if exp.lifecycle_stage == "deleted":
+                    c.restore_experiment(exp.experiment_id)
+                return exp.experiment_id
+            try:
+                return c.create_experiment(name, artifact_location=location)
+            except Exception as exc:  # MlflowException / IntegrityError: another process created it
+                if "already exists" not in str(exc) and "UNIQUE" not in str(exc):
+                    raise TrainingError(f"cannot create MLflow experiment {name!r} in {uri}: {exc}") from exc
+                last = exc
+        time.sleep(0.05 * (attempt + 1))
+    raise TrainingError(f"cannot create MLflow experiment {name!r} in {uri}: {last}")
 
 
 def git_commit() -> str:
@@ -81,7 +96,6 @@ def log_params(c, run_id: str, params: Mapping[str, str]) -> None:
 
 def log_metrics(c, run_id: str, metrics: Mapping[str, float], step: int | None = None) -> None:
     """Log finite metrics in one call (NaN ones are skipped, MLflow stores them poorly)."""
-    import time
 
     from mlflow.entities import Metric
 

@@ -1,4 +1,7 @@
-"""Start and stop the MLflow UI on a tracking store (loopback only, a free port)."""
+"""Start and stop ``mlflow server``: the UI on a tracking store, or a tracking server for a cluster.
+
+Both bind to 127.0.0.1 unless the caller names another address (``zoo server --host``).
+"""
 
 from __future__ import annotations
 
@@ -55,24 +58,54 @@ def start_ui(
 ) -> UIServer:
     """Start the MLflow UI on ``uri`` bound to 127.0.0.1 and wait until it answers ``/health``."""
     uri = uri or tracking.tracking_uri()
-    port = port or free_port()
-    log_dir = Path(log_dir or tempfile.gettempdir())
-    log_path = log_dir / f"mlflow-ui-{port}.log"
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", HOST]
-    cmd += ["--port", str(port), "--workers", "1"]
     root = tracking.artifact_root(uri)
-    if root:
-        cmd += ["--default-artifact-root", root]
+    extra = ["--default-artifact-root", root] if root else []
+    return start_server(uri, HOST, port, extra, timeout=timeout, log_dir=log_dir, what="MLflow UI")
+
+
+def start_tracking_server(
+    folder: Path, host: str = HOST, port: int = 0, timeout: float = 90.0, log_dir: Path | None = None
+) -> UIServer:
+    """``mlflow server`` for a cluster: sqlite ``folder/mlflow.db``, artifacts served from ``mlartifacts/``.
+
+    Clients (drivers, workers, the UI) then need only the HTTP address: the server proxies artifacts
+    (``--serve-artifacts``), so nothing but the server touches the database or the artifact folder.
+    """
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    tracking.client(uri)  # create (and migrate) the store here, under its lock, before the server opens it
+    extra = ["--serve-artifacts", "--artifacts-destination", (folder / tracking.ARTIFACT_DIR).as_uri()]
+    if host != HOST:
+        extra += ["--allowed-hosts", "*"]  # the operator chose to listen beyond loopback
+    return start_server(uri, host, port, extra, timeout=timeout, log_dir=log_dir, what="MLflow server")
+
+
+def start_server(
+    uri: str,
+    host: str,
+    port: int,
+    extra: list[str],
+    timeout: float = 90.0,
+    log_dir: Path | None = None,
+    what: str = "MLflow server",
+) -> UIServer:
+    """Run ``mlflow server`` on ``host:port`` (port 0: a free one) and wait until it answers ``/health``."""
+    port = port or free_port(host)
+    log_dir = Path(log_dir or tempfile.gettempdir())
+    log_path = log_dir / f"mlflow-server-{port}.log"
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", host]
+    cmd += ["--port", str(port), "--workers", "1", *extra]
     log = log_path.open("wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     log.close()
-    url = f"http://{HOST}:{port}"
+    url = f"http://{HOST if host in ('0.0.0.0', '::') else host}:{port}"
     server = UIServer(proc, url, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace")[-2000:]
-            raise TrainingError(f"the MLflow UI exited with code {proc.returncode}; its log says:\n{tail}")
+            raise TrainingError(f"the {what} exited with code {proc.returncode}; its log says:\n{tail}")
         try:
             with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
                 if resp.status == 200:
@@ -81,4 +114,4 @@ def start_ui(
             pass
         time.sleep(0.5)
     server.stop()
-    raise TrainingError(f"the MLflow UI did not answer on {url} within {timeout:.0f}s; see {log_path}")
+    raise TrainingError(f"the {what} did not answer on {url} within {timeout:.0f}s; see {log_path}")
