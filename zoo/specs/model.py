@@ -26,6 +26,10 @@ class BranchSpec:
     encoder: tuple[ComponentRef, ...] = field(converter=tuple)
     mixer: ComponentRef = field(factory=lambda: ComponentRef("identity"))
     enabled: bool = True
+    #: The decomposition component the branch reads; None: the one named like the branch. Set it to run
+    #: two branches on one component (multi-scale patches of the raw series). Resolved specs keep None
+    #: for the branch's own name, so the canonical form (and hash) of a spec without it is unchanged.
+    input: str | None = None
 
     @encoder.validator
     def _encoder_not_empty(self, attribute: attrs.Attribute, value: tuple) -> None:
@@ -35,7 +39,7 @@ class BranchSpec:
 
 @frozen
 class ModelSpec:
-    """decomposition -> branches (encoder -> mixer) -> sum -> norm -> trunk -> head."""
+    """decomposition -> branches (encoder -> mixer) -> fusion -> norm -> trunk -> head."""
 
     decomposition: ComponentRef
     branches: Mapping[str, BranchSpec] = field(converter=dict)
@@ -43,6 +47,10 @@ class ModelSpec:
     norm: str = field(default="layernorm", validator=validators.in_(NORMS))
     trunk: tuple[ComponentRef, ...] = field(factory=tuple, converter=tuple)
     head: ComponentRef = field(factory=lambda: ComponentRef("linear"))
+    #: Where the branches meet (slot ``fusion``). None: ``sum``, the default; resolved specs hold None for
+    #: ``sum`` however it was written, so the canonical form (and hash) of specs written before the
+    #: fusion slot existed is unchanged and equal models hash equal.
+    fusion: ComponentRef | None = None
 
     @branches.validator
     def _some_branch(self, attribute: attrs.Attribute, value: Mapping) -> None:
