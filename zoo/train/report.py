@@ -25,6 +25,30 @@ def fig8_table(
     return pd.DataFrame(data, index=[label for _, label in _ROWS])
 
 
+def seed_table(
+    metrics: Mapping[str, Mapping[str, float]], horizons: Sequence[int] = (10, 20)
+) -> pd.DataFrame:
+    """One row per model: the seed ensemble's RankIC, every seed's own, their mean, std and range.
+
+    Read a difference between two models against ``std`` (the seed-to-seed spread of one model).
+    """
+    rows = {}
+    for name, m in metrics.items():
+        row: dict[str, float] = {}
+        for h in horizons:
+            seeds = sorted(
+                (int(k.rsplit("seed", 1)[1]), v)
+                for k, v in m.items()
+                if k.startswith(f"rank_ic_{h}d_seed") and k.rsplit("seed", 1)[1].isdigit()
+            )
+            row[f"{h}d ensemble"] = m.get(f"rank_ic_{h}d", float("nan"))
+            row.update({f"{h}d seed {s}": v for s, v in seeds})
+            for stat in ("mean", "std", "min", "max"):
+                row[f"{h}d {stat}"] = m.get(f"rank_ic_{h}d_seed_{stat}", float("nan"))
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
 def display_name(variant: str) -> str:
     """``decompgru-weighted_mse`` -> ``DecompGRU-MSE`` (the report's column names)."""
     names = {"gru": "GRU", "decompgru": "DecompGRU", "ic": "IC", "weighted_mse": "MSE", "mse": "MSE"}

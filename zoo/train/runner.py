@@ -78,6 +78,29 @@ def parent_metrics(score: xr.DataArray, source: DaySource, min_stocks: int = 10)
     return out
 
 
+def seed_metrics(
+    seed_scores: dict[int, xr.DataArray], source: DaySource, min_stocks: int = 10
+) -> dict[str, float]:
+    """Each seed's own RankIC (test years stitched) and their spread, for judging differences between specs.
+
+    Keys per horizon h: ``rank_ic_{h}d_seed{s}`` for every seed s, ``rank_ic_{h}d_seed_mean``,
+    ``_seed_min``, ``_seed_max`` and, with two seeds or more, ``_seed_std`` (sample standard deviation).
+    """
+    import numpy as np
+
+    out: dict[str, float] = {}
+    for h in EVAL_HORIZONS:
+        label = source.label(h)
+        values = {s: float(ic_of(score, label, min_stocks)["rank_ic"]) for s, score in seed_scores.items()}
+        arr = np.array(list(values.values()))
+        out.update({f"rank_ic_{h}d_seed{s}": v for s, v in values.items()})
+        out.update({f"rank_ic_{h}d_seed_mean": float(arr.mean()), f"rank_ic_{h}d_seed_min": float(arr.min())})
+        out[f"rank_ic_{h}d_seed_max"] = float(arr.max())
+        if len(arr) > 1:
+            out[f"rank_ic_{h}d_seed_std"] = float(arr.std(ddof=1))
+    return out
+
+
 def _dayset(source: DaySource, positions, fetch) -> DaySet:
     """The days at ``positions`` of the source's date axis (the source caches them)."""
     return DaySet(source.dates[positions], lambda j: fetch(int(positions[j])), cache_bytes=0)
@@ -247,9 +270,10 @@ def run_spec(
             )
             if on_child_done is not None:
                 on_child_done(split.test_year, seed)
-        seed_scores = [_concat_years(parts) for parts in per_seed.values()]
-        score = ensemble(seed_scores)
+        seed_scores = {seed: _concat_years(parts) for seed, parts in per_seed.items()}
+        score = ensemble(list(seed_scores.values()))
         metrics = parent_metrics(score, source, t.min_stocks)
+        metrics.update(seed_metrics(seed_scores, source, t.min_stocks))
         tracking.log_metrics(c, parent_id, metrics)
         with tempfile.TemporaryDirectory() as tmp:
             pdir = Path(tmp) / "ensemble.zarr"
