@@ -1,7 +1,7 @@
 """Training benchmarks (not a test): throughput vs a plain reference loop, matmul roofline share, inference.
 
 Run: ``python bench/bench_train.py [--models gru decompgru] [--stocks 1000 5000] [--steps 3] [--threads 0]
-[--no-profile] [--attention]``.
+[--no-profile] [--attention] [--inducing M]``.
 
 For each model (default GRU and DecompGRU; also ``crossgru``, ``crossgru2``) at each N (stocks per day,
 window 150, 6 fields) it prints
@@ -205,6 +205,21 @@ def attention_choice(stocks: list[int], threads: int) -> None:
             )
 
 
+def with_inducing(spec, tokens: int):
+    """``spec`` with every ``cross_attention`` mixer routed through ``tokens`` inducing tokens."""
+    import attrs
+
+    from zoo.specs import ComponentRef
+
+    def swap(ref):
+        if ref.name != "cross_attention":
+            return ref
+        return ComponentRef(ref.name, {**ref.params, "inducing": tokens})
+
+    branches = {k: attrs.evolve(b, mixer=swap(b.mixer)) for k, b in spec.model.branches.items()}
+    return attrs.evolve(spec, model=attrs.evolve(spec.model, branches=branches))
+
+
 def main() -> None:
     """Print the table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -214,6 +229,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     ap.add_argument("--no-profile", action="store_true", help="skip the FLOP count and the operator profile")
     ap.add_argument("--attention", action="store_true", help="the cross_attention mixer alone, two ways")
+    ap.add_argument(
+        "--inducing", type=int, default=0, help="set every cross_attention mixer's inducing tokens to this"
+    )
     ap.add_argument("--mixer-step", type=int, nargs=2, help=argparse.SUPPRESS)  # N, inducing: one child
     args = ap.parse_args()
     if args.threads:
@@ -229,6 +247,8 @@ def main() -> None:
     if args.attention:
         attention_choice(args.stocks, args.threads)
     specs = {name: load_spec(REPO / "specs" / f"{name}.toml") for name in args.models}
+    if args.inducing:
+        specs = {f"{name}[{args.inducing} tok]": with_inducing(s, args.inducing) for name, s in specs.items()}
     for name, spec in specs.items():
         for n in args.stocks:
             step_s, infer_s, model, day = ours(spec, n, args.steps)

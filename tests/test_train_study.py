@@ -93,6 +93,9 @@ def test_study_runs_siblings_and_compare_shows_differences(study_run):
     assert table.loc["train.loss.name"].tolist() == ["ic", "weighted_mse"]
     assert "train.lr" not in table.index  # equal params are not repeated
     assert table.loc["rank_ic_10d"].tolist() == [round(r.metrics["rank_ic_10d"], 4) for r in results]
+    # one seed: its RankIC is the ensemble's (z-scoring per date keeps the ranks) and there is no spread
+    assert table.loc["rank_ic_10d_seed_mean"].tolist() == table.loc["rank_ic_10d"].tolist()
+    assert "rank_ic_10d_seed_std" not in table.index
     assert compare_runs(uri).attrs["experiment"] == "toy"  # the latest experiment by default
     fig8 = fig8_table({display_name(r.name): r.metrics for r in results}, 10)
     assert list(fig8.index) == ["RankIC", "RankICIR", "IC win rate"]

@@ -11,6 +11,8 @@ from zoo.train import tracking
 
 #: Headline metrics a parent run carries, in display order.
 HEADLINE = tuple(f"{m}_{h}d" for h in (10, 20) for m in ("rank_ic", "rank_icir", "ic_win_rate"))
+#: The seeds' spread of the RankIC (``zoo.train.runner.seed_metrics``), shown when a run has it.
+SEED_SPREAD = tuple(f"rank_ic_{h}d_seed_{s}" for h in (10, 20) for s in ("mean", "std"))
 _ROWS = (("rank_ic", "RankIC"), ("rank_icir", "RankICIR"), ("ic_win_rate", "IC win rate"))
 
 
@@ -68,8 +70,13 @@ def latest_experiment(c) -> str:
     return c.get_experiment(runs[0].info.experiment_id).name
 
 
-def compare_runs(uri: str, experiment: str | None = None, metrics: Sequence[str] = HEADLINE) -> pd.DataFrame:
-    """One column per parent run (newest per name): the params that differ, then the headline metrics."""
+def compare_runs(
+    uri: str, experiment: str | None = None, metrics: Sequence[str] = (*HEADLINE, *SEED_SPREAD)
+) -> pd.DataFrame:
+    """One column per parent run (newest per name): the params that differ, then the headline metrics.
+
+    Seed-spread rows no run has (runs logged before they existed, or one seed: no std) are left out.
+    """
     c = tracking.client(uri)
     name = experiment or latest_experiment(c)
     exp = c.get_experiment_by_name(name)
@@ -92,6 +99,7 @@ def compare_runs(uri: str, experiment: str | None = None, metrics: Sequence[str]
     differ = differ.map(lambda v: "-" if pd.isna(v) else (v if len(str(v)) <= 24 else str(v)[:21] + "..."))
     rows = {k: [r.data.metrics.get(k, float("nan")) for r in chosen] for k in metrics}
     met = pd.DataFrame(rows, index=[r.info.run_name for r in chosen]).T
+    met = met.drop(index=[k for k in SEED_SPREAD if k in met.index and met.loc[k].isna().all()])
     status = pd.DataFrame(
         {r.info.run_name: [r.info.status, r.data.tags.get("zoo.spec_hash", "")] for r in chosen},
         index=["status", "spec_hash"],
