@@ -7,6 +7,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "plugins.decompositions",
     "plugins.encoders",
     "plugins.mixers",
+    "plugins.fusions",
     "plugins.heads",
     "plugins.losses",
     "plugins.factors",

@@ -1,4 +1,7 @@
-"""Built-in cross-sectional mixers (identity, demean, group_demean): ``(N,T',d), ctx -> (N,T',d)``."""
+"""Built-in cross-sectional mixers: ``(N,T',d), ctx -> (N,T',d)``.
+
+``identity``, ``demean``, ``group_demean`` and ``cross_attention``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import torch
 from attrs import field, frozen, validators
 from torch import nn
 
+from plugins._attention import Attention
 from zoo import hookimpl
 from zoo.errors import RegistryError
 from zoo.interfaces import MIXER, Context, require_ctx, valid_mask
@@ -115,6 +119,53 @@ class GroupDemean(nn.Module):
         return f"groups={self.groups}, by={self.by!r}, mode={self.mode!r}"
 
 
+@frozen
+class CrossAttentionConfig:
+    """Stocks attend to each other at every step (multi-head; masked stocks are never attended to)."""
+
+    heads: int = field(default=4, validator=validators.ge(1))
+    #: 0: every stock attends to every valid stock (cost N^2 per step); m > 0: stocks meet only through m
+    #: learned "market" tokens that first attend to the stocks, then are attended to (cost N*m per step).
+    inducing: int = field(default=0, validator=validators.ge(0))
+
+
+class CrossAttention(nn.Module):
+    """``h + Attention(LayerNorm(h))`` across stocks at every step, the day's mask as key padding mask.
+
+    The N x N (or N x m) scores of all steps are never held at once: SDPA's fused kernels do not
+    materialise them, and queries go in blocks of at most ``Attention.score_budget`` scores otherwise.
+    """
+
+    def __init__(self, d: int, cfg: CrossAttentionConfig) -> None:
+        super().__init__()
+        self.heads, self.inducing = cfg.heads, cfg.inducing
+        self.norm = nn.LayerNorm(d)
+        if cfg.inducing:
+            self.tokens = nn.Parameter(torch.randn(cfg.inducing, d) * d**-0.5)
+            self.gather = Attention(d, cfg.heads)  # market tokens <- valid stocks
+            self.scatter = Attention(d, cfg.heads)  # every stock <- market tokens
+        else:
+            self.attend = Attention(d, cfg.heads)
+
+    def forward(self, h: torch.Tensor, ctx: Context | None = None) -> torch.Tensor:
+        """Add what each stock reads from the other (valid) stocks, per step."""
+        n, steps, d = h.shape
+        mask = valid_mask(ctx, n, h.device)
+        if not bool(mask.any()):  # nobody to attend to (SDPA would return NaN)
+            return h
+        # (N, T', d) read sequence-first: the steps are the batch, the stocks the sequence; a masked
+        # stock's row is zeroed so that a NaN/inf there cannot leak through a zero attention weight
+        x = self.norm(h).masked_fill(~mask[:, None, None], 0.0)
+        if self.inducing:
+            market = self.tokens[:, None, :].expand(-1, steps, -1)  # (m, T', d)
+            market = self.gather(market, x, mask, batch_first=False)
+            return h + self.scatter(x, market, batch_first=False)
+        return h + self.attend(x, x, mask, batch_first=False)
+
+    def extra_repr(self) -> str:
+        return f"heads={self.heads}, inducing={self.inducing}"
+
+
 @hookimpl
 def zoo_components() -> list[Component]:
     """The built-in cross-sectional mixers."""
@@ -133,5 +184,12 @@ def zoo_components() -> list[Component]:
             GroupDemeanConfig,
             lambda cfg, d: GroupDemean(cfg),
             doc="subtract the mean of the stock's quantile group (by ctx[by]), per step",
+        ),
+        Component(
+            MIXER,
+            "cross_attention",
+            CrossAttentionConfig,
+            lambda cfg, d: CrossAttention(d, cfg),
+            doc="stocks attend to each other per step (multi-head SDPA, mask = key padding; residual)",
         ),
     ]

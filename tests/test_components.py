@@ -43,12 +43,22 @@ def test_encoder_shapes(name, n):
 
 
 @pytest.mark.parametrize("n", [1, 7, 300])
-@pytest.mark.parametrize("name", ["identity", "demean", "group_demean"])
+@pytest.mark.parametrize("name", get_registry().names("mixer"))
 def test_mixer_shapes(name, n):
     mixer = get_registry().build("mixer", name, {}, 64)
     _, ctx = day(n)
     h = torch.randn(n, 50, 64)
     assert mixer(h, ctx).shape == (n, 50, 64)
+
+
+@pytest.mark.parametrize("name", get_registry().names("fusion"))
+def test_fusion_shapes_and_gradients(name):
+    fusion = get_registry().build("fusion", name, {}, 64)
+    parts = {"a": torch.randn(7, 50, 64, requires_grad=True), "b": torch.randn(7, 50, 64, requires_grad=True)}
+    out = fusion(parts, day(7)[1])
+    assert out.shape == (7, 50, 64)
+    (out * torch.randn(7, 50, 64)).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in [*parts.values(), *fusion.parameters()])
 
 
 @pytest.mark.parametrize("n", [1, 7, 300])
@@ -148,9 +158,24 @@ def test_group_demean_without_size_is_a_clear_error():
         mixer(torch.randn(5, 3, 8), {"mask": torch.ones(5, dtype=torch.bool)})
 
 
+def _study_variants() -> list:
+    from zoo.train.study import load_study, load_variants
+
+    return [s for p in SPECS if "studies" in p.parts for s in load_variants(load_study(p))]
+
+
 @pytest.mark.parametrize("path", MODEL_SPECS, ids=lambda p: p.name)
 def test_every_spec_runs_forward_and_backward(path):
-    spec = load_spec(path)
+    _forward_backward(load_spec(path), path.name)
+
+
+@pytest.mark.parametrize("spec", _study_variants(), ids=lambda s: s.name)
+def test_every_study_variant_runs_forward_and_backward(spec):
+    _forward_backward(spec, spec.name)
+
+
+def _forward_backward(spec, path) -> None:
+    """One forward and one backward on a day of 32 stocks: finite scores, a gradient for every parameter."""
     torch.manual_seed(0)
     model = build_model(spec.model, in_features=len(spec.data.fields))
     x, ctx = day(32, seed=1)  # enough stocks that no size group holds a single stock
@@ -158,7 +183,7 @@ def test_every_spec_runs_forward_and_backward(path):
     assert out.shape == (32,) and torch.isfinite(out).all()
     (out * torch.randn(32)).sum().backward()  # a cross-sectional mixer kills a plain sum's gradient
     missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.any(p.grad != 0)]
-    assert not missing, f"{path.name}: parameters without gradient: {missing}"
+    assert not missing, f"{path}: parameters without gradient: {missing}"
 
 
 def gru_params(i: int, h: int) -> int:

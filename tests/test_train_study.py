@@ -93,6 +93,9 @@ def test_study_runs_siblings_and_compare_shows_differences(study_run):
     assert table.loc["train.loss.name"].tolist() == ["ic", "weighted_mse"]
     assert "train.lr" not in table.index  # equal params are not repeated
     assert table.loc["rank_ic_10d"].tolist() == [round(r.metrics["rank_ic_10d"], 4) for r in results]
+    # one seed: its RankIC is the ensemble's (z-scoring per date keeps the ranks) and there is no spread
+    assert table.loc["rank_ic_10d_seed_mean"].tolist() == table.loc["rank_ic_10d"].tolist()
+    assert "rank_ic_10d_seed_std" not in table.index
     assert compare_runs(uri).attrs["experiment"] == "toy"  # the latest experiment by default
     fig8 = fig8_table({display_name(r.name): r.metrics for r in results}, 10)
     assert list(fig8.index) == ["RankIC", "RankICIR", "IC win rate"]
@@ -250,3 +253,31 @@ def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path):
     assert sorted(children) == sorted(
         f"{v}-{y}-s0" for v in ("gru-ic", "gru-weighted_mse") for y in (2020, 2021)
     )
+
+
+def test_seed_metrics_and_table_show_every_seed_and_the_spread():
+    import numpy as np
+    from test_train_tracking import ToySource
+
+    from zoo.train.report import seed_table
+    from zoo.train.runner import ic_of, seed_metrics
+
+    src = ToySource()
+    label = src.label(10)
+    rng = np.random.default_rng(0)
+    scores = {
+        s: label + rng.normal(scale=scale, size=label.shape) for s, scale in ((0, 0.5), (42, 2.0), (7, 8.0))
+    }
+    m = seed_metrics(scores, src)
+    ics = [ic_of(scores[s], label)["rank_ic"] for s in (0, 42, 7)]
+    assert [m[f"rank_ic_10d_seed{s}"] for s in (0, 42, 7)] == pytest.approx(ics)
+    assert ics[0] > ics[1] > ics[2]  # the noisier seed is worse, so the spread is real
+    assert m["rank_ic_10d_seed_mean"] == pytest.approx(np.mean(ics))
+    assert m["rank_ic_10d_seed_std"] == pytest.approx(np.std(ics, ddof=1))
+    assert (m["rank_ic_10d_seed_min"], m["rank_ic_10d_seed_max"]) == pytest.approx((ics[2], ics[0]))
+    assert "rank_ic_20d_seed_std" in m
+    assert "rank_ic_10d_seed_std" not in seed_metrics({0: scores[0]}, src)  # one seed: no spread to show
+    table = seed_table({"a": {**m, "rank_ic_10d": 0.5}})
+    assert table.loc["a", "10d ensemble"] == 0.5
+    assert [table.loc["a", f"10d seed {s}"] for s in (0, 7, 42)] == pytest.approx([ics[0], ics[2], ics[1]])
+    assert table.loc["a", "10d std"] == pytest.approx(np.std(ics, ddof=1))

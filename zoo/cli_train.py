@@ -52,11 +52,17 @@ def _toml_str(text: str) -> str:
 
 
 def _print_metrics(results) -> None:
-    from zoo.train.report import fig8_table
+    import pandas as pd
+
+    from zoo.train.report import fig8_table, seed_table
 
     table = fig8_table({r.name: r.metrics for r in results}, 10)
     typer.echo("\n10-day RankIC (ensemble of seeds, test years stitched):")
     typer.echo(table.round(3).to_string())
+    seeds = seed_table({r.name: r.metrics for r in results})
+    typer.echo("\nRankIC per seed (test years stitched), the seeds' mean, sample std and range:")
+    with pd.option_context("display.width", 250, "display.max_columns", None):
+        typer.echo(seeds.round(4).to_string())
 
 
 def _ui_hint(uri: str, experiment: str) -> None:

@@ -1,4 +1,4 @@
-"""The one generic model every spec composes: decomposition -> branches -> sum -> norm -> trunk -> head."""
+"""The one generic model every spec composes: decomposition -> branches -> fusion -> norm -> trunk -> head."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from zoo.errors import RegistryError
-from zoo.interfaces import DECOMPOSITION, ENCODER, HEAD, MIXER, Context
+from zoo.interfaces import DECOMPOSITION, DEFAULT_FUSION, ENCODER, FUSION, HEAD, MIXER, Context
 
 if TYPE_CHECKING:  # the specs need cattrs; composing a model from plain objects does not (bench_gpu)
     from zoo.registry import Registry
@@ -51,9 +51,11 @@ def per_stock(module: nn.Module, x: torch.Tensor, chunk_size: int | None) -> tor
 class Branch(nn.Module):
     """One decomposition component's path: encoder stack, then cross-sectional mixer."""
 
-    def __init__(self, encoder: EncoderStack, mixer: nn.Module) -> None:
+    def __init__(self, encoder: EncoderStack, mixer: nn.Module, input: str) -> None:
         super().__init__()
         self.encoder, self.mixer = encoder, mixer
+        #: The decomposition component this branch reads.
+        self.input = input
 
     def forward(
         self, x: torch.Tensor, ctx: Context | None = None, chunk_size: int | None = None
@@ -77,10 +79,12 @@ class ZooModel(nn.Module):
         norm: nn.Module,
         trunk: EncoderStack,
         head: nn.Module,
+        fusion: nn.Module,
     ) -> None:
         super().__init__()
         self.decomposition = decomposition
         self.branches = nn.ModuleDict(branches)
+        self.fusion = fusion
         self.norm, self.trunk, self.head = norm, trunk, head
 
     def forward(self, x: torch.Tensor, ctx: Context | None = None) -> torch.Tensor:
@@ -88,15 +92,8 @@ class ZooModel(nn.Module):
         # Blocks keep a CPU's cache warm; a GPU runs the whole day best as one batch per kernel.
         chunk = self.chunk_size if x.device.type == "cpu" else None
         parts = self.decomposition(x)
-        fused = None
-        for name, branch in self.branches.items():
-            h = branch(parts[name], ctx, chunk)
-            if fused is not None and fused.shape != h.shape:
-                raise RegistryError(
-                    f"branch {name!r} outputs {tuple(h.shape)} but earlier branches {tuple(fused.shape)}; "
-                    f"branches are summed, so their steps and widths must match"
-                )
-            fused = h if fused is None else fused + h
+        outputs = {name: branch(parts[branch.input], ctx, chunk) for name, branch in self.branches.items()}
+        fused = self.fusion(outputs, ctx)
         return per_stock(lambda h: self.head(self.trunk(self.norm(h))), fused, chunk)
 
 
@@ -120,21 +117,31 @@ def build_model(spec: ModelSpec, in_features: int, registry: Registry | None = N
     for name, branch_spec in spec.branches.items():
         if not branch_spec.enabled:
             continue
-        if name not in decomposition.components:
+        component = getattr(branch_spec, "input", None) or name
+        if component not in decomposition.components:
             raise RegistryError(
-                f"branch {name!r}: decomposition {spec.decomposition.name!r} has {decomposition.components}"
+                f"branch {name!r} reads {component!r}, but decomposition {spec.decomposition.name!r} has "
+                f"{decomposition.components}"
             )
         encoder = build_encoder(branch_spec.encoder, in_features, registry)
         mixer = registry.build(MIXER, branch_spec.mixer.name, branch_spec.mixer.params, encoder.out_features)
-        branches[name] = Branch(encoder, mixer)
+        branches[name] = Branch(encoder, mixer, component)
         widths[name] = encoder.out_features
     if len(set(widths.values())) > 1:
-        raise RegistryError(f"branch widths differ {widths}; branches are summed, so give them one width")
+        raise RegistryError(
+            f"branch widths differ {widths}; branches meet in the fusion: give them one width"
+        )
     width = next(iter(widths.values()))
+    fusion_ref = getattr(spec, "fusion", None)  # None: the default sum (plain spec objects have no field)
+    fusion_name = fusion_ref.name if fusion_ref is not None else DEFAULT_FUSION
+    config = registry.make_config(FUSION, fusion_name, fusion_ref.params if fusion_ref is not None else {})
+    if hasattr(config, "check"):
+        config.check(tuple(branches))
+    fusion = registry.build(FUSION, fusion_name, config, width)
     norm = nn.LayerNorm(width) if spec.norm == "layernorm" else nn.Identity()
     trunk = build_encoder(spec.trunk, width, registry)
     head = registry.build(HEAD, spec.head.name, spec.head.params, trunk.out_features)
-    return ZooModel(decomposition, branches, norm, trunk, head)
+    return ZooModel(decomposition, branches, norm, trunk, head, fusion)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -7,13 +7,19 @@ Shapes: N stocks of one day, T steps, F fields, d width.
 | decomposition | ``x (N,T,F)`` -> ``{name: (N,T,F)}``      | ``components: tuple[str, ...]``|
 | encoder       | ``x (N,T,F_in)`` -> ``(N,T',d)``          | ``out_features: int``          |
 | mixer         | ``h (N,T',d), ctx`` -> ``(N,T',d)``       |                                |
+| fusion        | ``{branch: (N,T_b,d)}, ctx`` -> ``(N,T',d)`` | (config: optional ``check``) |
 | head          | ``h (N,T',d)`` -> ``(N,)``                |                                |
 | loss          | ``pred (N,), target (N,), mask (N,)`` -> scalar | ``label_norm: str``      |
 | estimator     | not a module: ``build(config, n_features)`` -> :class:`EstimatorSetup` |   |
 | factor        | ``__call__(cube)`` -> ``(date, symbol)`` float32 DataArray |                |
 
 Encoders and heads treat every stock on its own (the model may run them over blocks of stocks);
-stocks meet only in mixers (and losses).
+stocks meet only in mixers (and losses). A fusion is where the branches meet: it gets every enabled
+branch's output in the spec's order and returns the one sequence the norm, trunk and head see
+(``sum``, the default, adds equal-shaped branches; ``cross_attention`` lets one branch's steps attend
+to the others', so branches of different lengths compose). A fusion's config class may define
+``check(branches: tuple[str, ...])``, refusing with a RegistryError the enabled branch names it cannot
+fuse; the spec loader and ``build_model`` call it, so such a spec fails before any data is read.
 
 ``ctx`` is the day's side information, a mapping of tensors of length N: at least ``size`` (float),
 ``industry`` (int64) and ``mask`` (bool, True where the stock is valid). Stocks with ``mask`` False
@@ -45,6 +51,7 @@ from zoo.errors import RegistryError
 DECOMPOSITION = "decomposition"
 ENCODER = "encoder"
 MIXER = "mixer"
+FUSION = "fusion"
 HEAD = "head"
 LOSS = "loss"
 ESTIMATOR = "estimator"
@@ -52,7 +59,10 @@ FACTOR = "factor"
 
 #: Every slot, in the order a model is composed (an estimator stands in for the whole network); then
 #: the baseline factors, which stand beside models.
-SLOTS: tuple[str, ...] = (DECOMPOSITION, ENCODER, MIXER, HEAD, LOSS, ESTIMATOR, FACTOR)
+SLOTS: tuple[str, ...] = (DECOMPOSITION, ENCODER, MIXER, FUSION, HEAD, LOSS, ESTIMATOR, FACTOR)
+
+#: The fusion a spec without ``model.fusion`` gets (and the one its canonical form leaves out).
+DEFAULT_FUSION = "sum"
 
 #: Label normalisations a loss may ask for.
 LABEL_NORMS: tuple[str, ...] = ("rank", "zscore")

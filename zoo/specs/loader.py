@@ -192,6 +192,30 @@ def _resolve_ref(registry, slot: str, ref: ComponentRef, path: str, source: str)
     return ComponentRef(ref.name, converter.unstructure(full))
 
 
+def _resolve_fusion(
+    registry, ref: ComponentRef | None, branches: list[str], source: str
+) -> ComponentRef | None:
+    """The fusion with its defaults filled in, None for the default ``sum`` (however it was written).
+
+    A fusion config's optional ``check(branches)`` refuses the enabled branches here, before any data
+    is read (e.g. cross-attention over a single branch).
+    """
+    from zoo.interfaces import DEFAULT_FUSION, FUSION
+
+    if ref is None:
+        return None
+    resolved = _resolve_ref(registry, FUSION, ref, "model.fusion", source)
+    check = getattr(registry.make_config(FUSION, resolved.name, resolved.params), "check", None)
+    if check is not None:
+        try:
+            check(tuple(branches))
+        except RegistryError as exc:
+            raise SpecError(f"{source}: model.fusion: {exc}") from None
+    if resolved == _resolve_ref(registry, FUSION, ComponentRef(DEFAULT_FUSION), "model.fusion", source):
+        return None
+    return resolved
+
+
 def resolve(spec: ExperimentSpec, registry, source: str) -> ExperimentSpec:
     """Check every component against the registry and fill in its defaults (canonical params)."""
     from zoo.interfaces import DECOMPOSITION, ENCODER, ESTIMATOR, HEAD, LOSS, MIXER
@@ -211,9 +235,11 @@ def resolve(spec: ExperimentSpec, registry, source: str) -> ExperimentSpec:
         if not branch.enabled:  # a disabled branch is ignored entirely (lets ablations extend a base spec)
             branches[key] = branch
             continue
-        if key not in module.components:
+        component = branch.input or key
+        if component not in module.components:
+            at = f"{where}.input" if branch.input else where
             raise SpecError(
-                f"{source}: {where}: decomposition {decomposition.name!r} has no component {key!r}; "
+                f"{source}: {at}: decomposition {decomposition.name!r} has no component {component!r}; "
                 f"its components are {', '.join(module.components)}"
             )
         encoder = tuple(
@@ -221,14 +247,18 @@ def resolve(spec: ExperimentSpec, registry, source: str) -> ExperimentSpec:
             for i, r in enumerate(branch.encoder)
         )
         mixer = _resolve_ref(registry, MIXER, branch.mixer, f"{where}.mixer", source)
-        branches[key] = BranchSpec(encoder=encoder, mixer=mixer, enabled=branch.enabled)
+        own = None if component == key else component  # the default stays out of the canonical form
+        branches[key] = BranchSpec(encoder=encoder, mixer=mixer, enabled=branch.enabled, input=own)
     trunk = tuple(
         _resolve_ref(registry, ENCODER, r, f"model.trunk[{i}]", source) for i, r in enumerate(m.trunk)
     )
     head = _resolve_ref(registry, HEAD, m.head, "model.head", source)
     loss = _resolve_ref(registry, LOSS, spec.train.loss, "train.loss", source)
     check_baselines(registry, spec.evaluate.baselines, source)
-    model = ModelSpec(decomposition=decomposition, branches=branches, norm=m.norm, trunk=trunk, head=head)
+    fusion = _resolve_fusion(registry, m.fusion, [k for k, b in branches.items() if b.enabled], source)
+    model = ModelSpec(
+        decomposition=decomposition, branches=branches, norm=m.norm, trunk=trunk, head=head, fusion=fusion
+    )
     return attrs.evolve(spec, model=model, train=attrs.evolve(spec.train, loss=loss))
 
 

@@ -26,6 +26,10 @@ class BranchSpec:
     encoder: tuple[ComponentRef, ...] = field(converter=tuple)
     mixer: ComponentRef = field(factory=lambda: ComponentRef("identity"))
     enabled: bool = True
+    #: The decomposition component the branch reads; None: the one named like the branch. Set it to run
+    #: two branches on one component (multi-scale patches of the raw series). Resolved specs keep None
+    #: for the branch's own name, so the canonical form (and hash) of a spec without it is unchanged.
+    input: str | None = None
 
     @encoder.validator
     def _encoder_not_empty(self, attribute: attrs.Attribute, value: tuple) -> None:
@@ -35,7 +39,7 @@ class BranchSpec:
 
 @frozen
 class ModelSpec:
-    """decomposition -> branches (encoder -> mixer) -> sum -> norm -> trunk -> head; or one estimator.
+    """decomposition -> branches (encoder -> mixer) -> fusion -> norm -> trunk -> head; or one estimator.
 
     A classic trained baseline names only ``estimator`` (``[model] estimator = {name = "lightgbm"}``):
     it replaces the whole network, so the network keys must then be left out.
@@ -49,6 +53,10 @@ class ModelSpec:
     head: ComponentRef = field(factory=lambda: ComponentRef("linear"))
     #: A registered ``estimator`` (LightGBM, ridge, ...) fitted on window features instead of a network.
     estimator: ComponentRef | None = None
+    #: Where the branches meet (slot ``fusion``). None: ``sum``, the default; resolved specs hold None for
+    #: ``sum`` however it was written, so the canonical form (and hash) of specs written before the
+    #: fusion slot existed is unchanged and equal models hash equal.
+    fusion: ComponentRef | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.estimator is not None:

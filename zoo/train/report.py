@@ -11,6 +11,8 @@ from zoo.train import tracking
 
 #: Headline metrics a parent run carries, in display order.
 HEADLINE = tuple(f"{m}_{h}d" for h in (10, 20) for m in ("rank_ic", "rank_icir", "ic_win_rate"))
+#: The seeds' spread of the RankIC (``zoo.train.runner.seed_metrics``), shown when a run has it.
+SEED_SPREAD = tuple(f"rank_ic_{h}d_seed_{s}" for h in (10, 20) for s in ("mean", "std"))
 _ROWS = (("rank_ic", "RankIC"), ("rank_icir", "RankICIR"), ("ic_win_rate", "IC win rate"))
 
 
@@ -23,6 +25,30 @@ def fig8_table(
     cols = {**dict(metrics), **dict(extra or {})}
     data = {name: [m.get(f"{k}_{horizon}d", float("nan")) for k, _ in _ROWS] for name, m in cols.items()}
     return pd.DataFrame(data, index=[label for _, label in _ROWS])
+
+
+def seed_table(
+    metrics: Mapping[str, Mapping[str, float]], horizons: Sequence[int] = (10, 20)
+) -> pd.DataFrame:
+    """One row per model: the seed ensemble's RankIC, every seed's own, their mean, std and range.
+
+    Read a difference between two models against ``std`` (the seed-to-seed spread of one model).
+    """
+    rows = {}
+    for name, m in metrics.items():
+        row: dict[str, float] = {}
+        for h in horizons:
+            seeds = sorted(
+                (int(k.rsplit("seed", 1)[1]), v)
+                for k, v in m.items()
+                if k.startswith(f"rank_ic_{h}d_seed") and k.rsplit("seed", 1)[1].isdigit()
+            )
+            row[f"{h}d ensemble"] = m.get(f"rank_ic_{h}d", float("nan"))
+            row.update({f"{h}d seed {s}": v for s, v in seeds})
+            for stat in ("mean", "std", "min", "max"):
+                row[f"{h}d {stat}"] = m.get(f"rank_ic_{h}d_seed_{stat}", float("nan"))
+        rows[name] = row
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def display_name(variant: str) -> str:
@@ -44,8 +70,13 @@ def latest_experiment(c) -> str:
     return c.get_experiment(runs[0].info.experiment_id).name
 
 
-def compare_runs(uri: str, experiment: str | None = None, metrics: Sequence[str] = HEADLINE) -> pd.DataFrame:
-    """One column per parent run (newest per name): the params that differ, then the headline metrics."""
+def compare_runs(
+    uri: str, experiment: str | None = None, metrics: Sequence[str] = (*HEADLINE, *SEED_SPREAD)
+) -> pd.DataFrame:
+    """One column per parent run (newest per name): the params that differ, then the headline metrics.
+
+    Seed-spread rows no run has (runs logged before they existed, or one seed: no std) are left out.
+    """
     c = tracking.client(uri)
     name = experiment or latest_experiment(c)
     exp = c.get_experiment_by_name(name)
@@ -68,6 +99,7 @@ def compare_runs(uri: str, experiment: str | None = None, metrics: Sequence[str]
     differ = differ.map(lambda v: "-" if pd.isna(v) else (v if len(str(v)) <= 24 else str(v)[:21] + "..."))
     rows = {k: [r.data.metrics.get(k, float("nan")) for r in chosen] for k in metrics}
     met = pd.DataFrame(rows, index=[r.info.run_name for r in chosen]).T
+    met = met.drop(index=[k for k in SEED_SPREAD if k in met.index and met.loc[k].isna().all()])
     status = pd.DataFrame(
         {r.info.run_name: [r.info.status, r.data.tags.get("zoo.spec_hash", "")] for r in chosen},
         index=["status", "spec_hash"],

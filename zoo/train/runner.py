@@ -89,6 +89,29 @@ def parent_metrics(score: xr.DataArray, source: DaySource, min_stocks: int = 10)
     return out
 
 
+def seed_metrics(
+    seed_scores: dict[int, xr.DataArray], source: DaySource, min_stocks: int = 10
+) -> dict[str, float]:
+    """Each seed's own RankIC (test years stitched) and their spread, for judging differences between specs.
+
+    Keys per horizon h: ``rank_ic_{h}d_seed{s}`` for every seed s, ``rank_ic_{h}d_seed_mean``,
+    ``_seed_min``, ``_seed_max`` and, with two seeds or more, ``_seed_std`` (sample standard deviation).
+    """
+    import numpy as np
+
+    out: dict[str, float] = {}
+    for h in EVAL_HORIZONS:
+        label = source.label(h)
+        values = {s: float(ic_of(score, label, min_stocks)["rank_ic"]) for s, score in seed_scores.items()}
+        arr = np.array(list(values.values()))
+        out.update({f"rank_ic_{h}d_seed{s}": v for s, v in values.items()})
+        out.update({f"rank_ic_{h}d_seed_mean": float(arr.mean()), f"rank_ic_{h}d_seed_min": float(arr.min())})
+        out[f"rank_ic_{h}d_seed_max"] = float(arr.max())
+        if len(arr) > 1:
+            out[f"rank_ic_{h}d_seed_std"] = float(arr.std(ddof=1))
+    return out
+
+
 def _concat_years(parts: list[xr.DataArray]) -> xr.DataArray:
     out = xr.concat(parts, dim="date").sortby("date")
     out.name = "score"
@@ -378,11 +401,13 @@ def execute(
 def collect(plan: SpecPlan, c) -> SpecResult:
     """Ensemble the seeds of a complete plan, log the parent's metrics and score, close the parent."""
     t = plan.spec.train
-    seed_scores = [
-        _concat_years([plan.scores[(split.test_year, seed)] for split in plan.splits]) for seed in t.seeds
-    ]
-    score = ensemble(seed_scores)
+    seed_scores = {
+        seed: _concat_years([plan.scores[(split.test_year, seed)] for split in plan.splits])
+        for seed in t.seeds
+    }
+    score = ensemble(list(seed_scores.values()))
     metrics = parent_metrics(score, plan.source, t.min_stocks)
+    metrics.update(seed_metrics(seed_scores, plan.source, t.min_stocks))
     tracking.log_metrics(c, plan.parent_id, metrics)
     with tempfile.TemporaryDirectory() as tmp:
         pdir = Path(tmp) / "ensemble.zarr"

@@ -48,9 +48,14 @@ def _label(value: Any, labels: Mapping[str, str]) -> str:
 
 
 def _toml_value(value: Any) -> str:
-    """A value as TOML text for a ``--set`` override."""
+    """A value as TOML text for a ``--set`` override (tables inline, so a component keeps its params)."""
     import tomli_w
 
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + items + " }"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
 
 
