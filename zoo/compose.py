@@ -133,8 +133,12 @@ def build_model(spec: ModelSpec, in_features: int, registry: Registry | None = N
         )
     width = next(iter(widths.values()))
     fusion_ref = getattr(spec, "fusion", None)  # None: the default sum (plain spec objects have no field)
-    fusion_name = fusion_ref.name if fusion_ref is not None else DEFAULT_FUSION
-    config = registry.make_config(FUSION, fusion_name, fusion_ref.params if fusion_ref is not None else {})
+    if fusion_ref is None:
+        fusion_name = DEFAULT_FUSION
+        config = registry.get(FUSION, fusion_name).config()  # its defaults: no cattrs needed (bench_gpu)
+    else:
+        fusion_name = fusion_ref.name
+        config = registry.make_config(FUSION, fusion_name, fusion_ref.params)
     if hasattr(config, "check"):
         config.check(tuple(branches))
     fusion = registry.build(FUSION, fusion_name, config, width)
