@@ -68,6 +68,7 @@ def plain_model_spec(name: str, registry) -> SimpleNamespace:
             encoder=[_ref(registry, "encoder", e) for e in b.get("encoder", [])],
             mixer=_ref(registry, "mixer", b.get("mixer", "identity")),
             enabled=b.get("enabled", True),
+            input=b.get("input"),
         )
         for key, b in m["branches"].items()
     }
@@ -77,6 +78,8 @@ def plain_model_spec(name: str, registry) -> SimpleNamespace:
         norm=m.get("norm", "layernorm"),
         trunk=[_ref(registry, "encoder", e) for e in m.get("trunk", [])],
         head=_ref(registry, "head", m["head"]),
+        fusion=_ref(registry, "fusion", m["fusion"]) if "fusion" in m else None,
+        estimator=None,
     )
 
 

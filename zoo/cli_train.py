@@ -167,13 +167,7 @@ def _ui(
     uri = uri or tracking.tracking_uri()
     server = start_ui(uri, port)
     typer.echo(f"MLflow UI on {uri}: {server.url}   (Ctrl-C to stop; log: {server.log_path})")
-    try:
-        while server.process.poll() is None:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    server.wait()
 
 
 def _server(
@@ -195,13 +189,7 @@ def _server(
     server = start_tracking_server(folder, host, port, timeout=600, log_dir=folder)
     typer.echo(f"MLflow tracking server: {server.url}   (Ctrl-C to stop; log: {server.log_path})")
     typer.echo(f"use it with: --uri {server.url}   or   export MLFLOW_TRACKING_URI={server.url}")
-    try:
-        while server.process.poll() is None:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
+    server.wait()
 
 
 def _main(

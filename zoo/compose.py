@@ -103,7 +103,7 @@ def build_model(spec: ModelSpec, in_features: int, registry: Registry | None = N
         from zoo.registry import get_registry
 
         registry = get_registry()
-    estimator = getattr(spec, "estimator", None)  # plain spec objects (bench_gpu) have no such field
+    estimator = spec.estimator
     if estimator is not None or spec.decomposition is None:
         raise RegistryError(
             f"the model is an estimator ({estimator.name if estimator else 'none'}), not a "
@@ -117,7 +117,7 @@ def build_model(spec: ModelSpec, in_features: int, registry: Registry | None = N
     for name, branch_spec in spec.branches.items():
         if not branch_spec.enabled:
             continue
-        component = getattr(branch_spec, "input", None) or name
+        component = branch_spec.input or name
         if component not in decomposition.components:
             raise RegistryError(
                 f"branch {name!r} reads {component!r}, but decomposition {spec.decomposition.name!r} has "
@@ -132,7 +132,7 @@ def build_model(spec: ModelSpec, in_features: int, registry: Registry | None = N
             f"branch widths differ {widths}; branches meet in the fusion: give them one width"
         )
     width = next(iter(widths.values()))
-    fusion_ref = getattr(spec, "fusion", None)  # None: the default sum (plain spec objects have no field)
+    fusion_ref = spec.fusion  # None: the default sum
     if fusion_ref is None:
         fusion_name = DEFAULT_FUSION
         config = registry.get(FUSION, fusion_name).config()  # its defaults: no cattrs needed (bench_gpu)

@@ -38,6 +38,16 @@ class UIServer:
     url: str
     log_path: Path
 
+    def wait(self) -> None:
+        """Block until the server exits or Ctrl-C, then stop it (and its workers)."""
+        try:
+            while self.process.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server and its workers (its own process group)."""
         if self.process.poll() is not None:
