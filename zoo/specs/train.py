@@ -57,3 +57,6 @@ class TrainSpec:
     precision: str = field(
         default="fp32", validator=validators.in_(PRECISIONS), metadata={OMIT_DEFAULT: True}
     )
+    #: Residualise each fit's test scores per date on log size + industry dummies (the label's own
+    #: regression, data at t only) before the seed ensemble: the factor carries no size or industry bet.
+    neutralize_scores: bool = field(default=False, metadata={OMIT_DEFAULT: True})

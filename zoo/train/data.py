@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import torch
 import xarray as xr
 
@@ -143,6 +144,25 @@ class CubeSource:
 
         ret = forward_returns(self.cube, horizon)
         return ret.where(universe_mask(self.cube, self.spec.universe, "training"))
+
+    def neutralize(self, score: xr.DataArray) -> xr.DataArray:
+        """``score`` (date, symbol) residualised per date on log size + industry dummies (scored stocks).
+
+        The same regression as ``label_neutral`` (``datasets.labels.neutralize``), on the cube's size at
+        each scored date (data up to that date) and each symbol's industry.
+        """
+        from datasets.labels import neutralize
+
+        cube = self.cube.sel(date=score["date"].values)
+        score = score.transpose("date", "symbol")
+        pos = pd.Index(self.symbols).get_indexer(np.asarray(score["symbol"].values).astype(str))
+        if (pos < 0).any():
+            raise DataError("score has symbols the cube does not have; cannot neutralise it")
+        size = np.asarray(cube["size"].transpose("date", "symbol").values)[:, pos]
+        industry = np.asarray(cube["industry"].values)[pos]
+        values = np.asarray(score.values, dtype=np.float32)
+        out = neutralize(values, size, industry, np.isfinite(values))
+        return score.copy(data=out)
 
     def expected_return(self, horizon: int) -> xr.DataArray | None:
         """The planted expected return of a synthetic cube (None for real data)."""

@@ -305,6 +305,17 @@ def classic_fit(ctx: FitContext) -> FitProduct:
     )
 
 
+def neutral_scores(source: Any, score: xr.DataArray) -> xr.DataArray:
+    """``score`` without its size and industry exposures (``train.neutralize_scores``), by the source."""
+    neutralize = getattr(source, "neutralize", None)
+    if neutralize is None:
+        raise TrainingError(
+            f"train.neutralize_scores: the data source {type(source).__name__} cannot neutralise scores "
+            "(it needs size and industry); set train.neutralize_scores=false"
+        )
+    return neutralize(score)
+
+
 def fit_body(spec: Any) -> FitBody:
     """The function that fits one (year, seed) of ``spec``: the one place another kind of fit plugs in."""
     from zoo.train import classic
@@ -338,6 +349,8 @@ def run_fit(job: FitJob) -> FitOutcome:
         spec, source, job.split, job.seed, registry, on_epoch, f"{spec.name} {job.test_year} s{job.seed}"
     )
     product = fit_body(spec)(ctx)
+    if spec.train.neutralize_scores:
+        product = attrs.evolve(product, score=neutral_scores(source, product.score))
     test_ic = ic_of(product.score, source.label(spec.data.horizon), spec.train.min_stocks)["rank_ic"]
     return FitOutcome(
         key=job.key,
