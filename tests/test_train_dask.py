@@ -205,3 +205,13 @@ def test_remote_executor_needs_an_importable_opener(cluster, tmp_path):
             open_source=lambda d: ToySource(),
             executor=cluster,
         )
+
+
+def test_local_workers_keep_glibcs_adaptive_allocator(cluster):
+    # Dask's nanny default MALLOC_TRIM_THRESHOLD_=65536 turns a training loop's tensor churn into page
+    # faults (docs/distributed.md); the local cluster's workers must not inherit it.
+    envs = cluster.client.run(
+        lambda: (os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS"))
+    )
+    assert len(envs) == 2
+    assert all(trim is None and omp == "1" for trim, omp in envs.values())
