@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from zoo.train.executors import DaskExecutor, SerialExecutor  # noqa: E402
 from zoo.train.jobs import DEFAULT_OPENER  # noqa: E402
-from zoo.train.main_job import MAIN_CUTS, MAIN_STUDY  # noqa: E402
+from zoo.train.main_job import MAIN_CUTS, MAIN_RECIPE, MAIN_STUDY  # noqa: E402
 from zoo.train.study import load_study, run_study  # noqa: E402
 
 
@@ -48,7 +48,8 @@ def main() -> None:
     ap.add_argument("--data", default="embedded")
     ap.add_argument("--set", action="append", default=[], help="extra spec overrides (after the cuts)")
     args = ap.parse_args()
-    overrides = [o for o, _ in MAIN_CUTS] + ["train.threads=1", f'data.store="{args.data}"', *args.set]
+    overrides = [o for o, _ in (*MAIN_CUTS, *MAIN_RECIPE)]
+    overrides += ["train.threads=1", f'data.store="{args.data}"', *args.set]
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "s").mkdir()

@@ -164,7 +164,7 @@ def test_cli_study_then_compare_on_a_tiny_synthetic_market(tmp_path, monkeypatch
 
 
 def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monkeypatch):
-    from zoo.train.main_job import MAIN_CUTS, run_main
+    from zoo.train.main_job import MAIN_CUTS, MAIN_RECIPE, run_main
 
     monkeypatch.setenv("DECOMPZOO_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)  # the study report goes to ./reports/<experiment>
@@ -184,8 +184,10 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
         study_path=study,
     )
     text = "\n".join(lines)
-    for override, _ in MAIN_CUTS:
-        assert override in text  # every cut is printed
+    for override, _ in (*MAIN_CUTS, *MAIN_RECIPE):
+        assert override in text  # every cut and every change to the report's recipe is printed
+    res = out["results"][0]
+    assert res.spec.data.neutralize is False and res.spec.train.neutralize_scores is True
     table = out["tables"][10]
     bases = [f"{name} (baseline)" for name in DEFAULT_BASELINES]
     assert list(table.columns) == ["GRU-IC", "GRU-MSE", "oracle", "feasible oracle", *bases]
@@ -201,7 +203,6 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
     scores = out["scores"]
     assert scores.dims == ("model", "date", "symbol")
     assert list(scores["model"].values) == ["gru-ic", "gru-mse"]
-    res = out["results"][0]
     assert res.score["date"].dt.year.values.min() == 2016
     # a baseline column is the factor on exactly the models' cells, scored by the models' own ic_of
     from zoo.registry import get_registry
