@@ -340,13 +340,17 @@ class DayBatches(Sequence):
         size = a["size"][t, di]
         n = len(idx)
         xp = array_namespace(size)
-        ctx = {
+        ctx = {  # keep CTX_KEYS in step: specs are checked against it before anything runs
             "size": size,
             "size_group": size_groups(size, self.n_size_groups),
             "industry": a["industry"][di],
             "mask": xp.ones(n, dtype=xp.bool, device=self._device),
         }
         return DayBatch(self.all_dates[t], self.symbols_all[idx], x, y, ctx, idx, n_labelled)
+
+
+#: The keys of every day's ``ctx`` (what a mixer may ask for); the spec loader checks against these.
+CTX_KEYS: tuple[str, ...] = ("industry", "mask", "size", "size_group")
 
 
 def trading_dates(cube: xr.Dataset) -> pd.DatetimeIndex:

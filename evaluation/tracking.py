@@ -25,7 +25,7 @@ from evaluation.baselines import short_name
 from evaluation.report import EvalResult, evaluate
 from zoo import runs
 from zoo.errors import EvaluationError, SpecError
-from zoo.runs import local_artifact, open_client, resolve_parents, tracking_uri
+from zoo.runs import local_artifact, open_client, resolve_parents, run_labels, tracking_uri
 from zoo.specs.evaluate import EvalSpec
 from zoo.specs.loader import converter, load_section
 
@@ -97,17 +97,14 @@ def evaluate_runs(
     ``out_dir`` defaults to ``reports/<study>``; ``cube`` skips opening the runs' data store (tests).
     """
     c = open_client(tracking_uri(uri), EvaluationError)
-    experiment, runs = resolve_parents(c, target, EvaluationError)
-    notes: list[str] = []
+    experiment, runs, skipped = resolve_parents(c, target, EvaluationError)
+    notes: list[str] = list(skipped)
     scores, names, spec, store, fingerprint = [], {}, None, None, None
     plugins: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for run in runs:
+        for run, name in zip(runs, run_labels(runs), strict=True):
             rid = run.info.run_id
             tags = run.data.tags
-            name = tags.get("zoo.spec_name") or run.info.run_name or rid[:8]
-            if name in names:
-                name = f"{name}-{tags.get('zoo.spec_hash', rid)[:6]}"
             try:
                 path = local_artifact(c, rid, SCORE_ARTIFACT, tmp, EvaluationError)
             except EvaluationError:

@@ -58,6 +58,10 @@ class GroupDemeanConfig:
     #: "quantile": equal-count groups of a numeric field; "category": its integer codes are the groups.
     mode: str = field(default="quantile", validator=validators.in_(("quantile", "category")))
 
+    def ctx_keys(self) -> dict[str, str]:
+        """The day's ctx key this mixer reads, by the config field that names it."""
+        return {"by": self.by}
+
 
 def quantile_groups(values: torch.Tensor, mask: torch.Tensor, groups: int) -> torch.Tensor:
     """Quantile group (0 .. groups-1) of every stock among the valid ones; ties share a group.

@@ -19,6 +19,14 @@ def _torch_threads():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _one_auto_thread(monkeypatch):
+    """Fits left at train.threads=0 use one thread here too (the suite's numbers must not follow load)."""
+    import zoo.train.threads
+
+    monkeypatch.setattr(zoo.train.threads, "auto_threads", lambda cores=None, others=None: 1)
+
+
 @pytest.fixture
 def ext_on_path(monkeypatch):
     """Put tests/ext (modules outside every package) on sys.path, as PYTHONPATH would."""

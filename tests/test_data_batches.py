@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from datasets.batches import DayBatches, eligible_dates, normalize_windows
+from datasets.batches import CTX_KEYS, DayBatches, eligible_dates, normalize_windows
 from datasets.labels import ensure_labels
 from datasets.synth import make_market
 from zoo.errors import DataError
@@ -68,7 +68,7 @@ def test_shapes_types_and_ctx(cube):
     n = len(day.symbols)
     assert day.x.shape == (n, W, 6) and day.x.dtype == np.float32
     assert day.y.shape == (n,) and day.y.dtype == np.float32 and np.isfinite(day.y).all()
-    assert set(day.ctx) == {"size", "size_group", "industry", "mask"}
+    assert set(day.ctx) == {"size", "size_group", "industry", "mask"} == set(CTX_KEYS)  # what specs may ask
     assert day.ctx["size"].dtype == np.float32 and day.ctx["size_group"].dtype == np.int64
     assert day.ctx["industry"].dtype == np.int64 and day.ctx["mask"].dtype == bool
     assert np.isfinite(day.x).all()

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from zoo.errors import ZooError
-from zoo.runs import local_artifact, open_client, resolve_parents
+from zoo.runs import local_artifact, open_client, resolve_parents, run_labels
 from zoo.runs import tracking_uri as runs_store_uri
 
 SCORE_ARTIFACT = "scores/ensemble.zarr"
@@ -111,13 +111,14 @@ def register(app: typer.Typer) -> None:
         from evaluation.enhance.report import plot_excess_nav, summary_markdown
 
         c = open_client(runs_store_uri(tracking_uri or None))
-        name, runs = resolve_parents(c, run_or_study)
+        name, runs, skipped = resolve_parents(c, run_or_study)
+        for line in skipped:
+            typer.echo(f"note: {line}", err=True)
         out_dir = report or Path("reports") / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
         out_dir.mkdir(parents=True, exist_ok=True)
         sections, cache = [], {}
-        for run in runs:
+        for run, label in zip(runs, run_labels(runs), strict=True):
             results, metrics = enhance_run(c, run, index, set_, store or None, not no_styles, cache)
-            label = run.info.run_name or run.info.run_id
             png = f"enhance_{re.sub(r'[^A-Za-z0-9_.-]+', '_', label)}_{run.info.run_id[:8]}.png"
             fig = plot_excess_nav(results, title=f"{label}: excess NAV")
             fig.savefig(out_dir / png, dpi=120)

@@ -36,7 +36,9 @@ def _show(
     ctx: typer.Context,
     spec: Path = typer.Argument(..., help="Spec TOML file."),
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP),
-    toml: bool = typer.Option(False, "--toml", help="Also print the canonical spec."),
+    toml: bool = typer.Option(
+        False, "--toml", help="Print the canonical spec on stdout (everything else goes to stderr)."
+    ),
 ) -> None:
     """Print the composed module tree of SPEC and its parameter count (an estimator and its features)."""
     from zoo.compose import build_model, count_parameters
@@ -49,19 +51,21 @@ def _show(
     estimator = loaded.model.estimator
     if estimator is None:
         model = build_model(loaded.model, in_features=len(loaded.data.fields), registry=registry)
-    typer.echo(f"spec: {loaded.name} ({spec})  hash: {spec_hash(loaded)}")
+    # With --toml, stdout carries the TOML alone, so `zoo show SPEC --toml > f.toml` loads back.
+    err = toml
+    typer.echo(f"spec: {loaded.name} ({spec})  hash: {spec_hash(loaded)}", err=err)
     if toml:
-        typer.echo(canonical_toml(loaded))
+        typer.echo(canonical_toml(loaded), nl=False)
     if estimator is not None:
         from datasets.features import FEATURES
         from zoo.interfaces import ESTIMATOR
 
         setup = registry.build(ESTIMATOR, estimator.name, estimator.params, len(FEATURES))
-        typer.echo(str(setup.estimator))
-        typer.echo(f"features ({len(FEATURES)}): {', '.join(FEATURES)}")
+        typer.echo(str(setup.estimator), err=err)
+        typer.echo(f"features ({len(FEATURES)}): {', '.join(FEATURES)}", err=err)
         return
-    typer.echo(str(model))
-    typer.echo(f"parameters: {count_parameters(model)}")
+    typer.echo(str(model), err=err)
+    typer.echo(f"parameters: {count_parameters(model)}", err=err)
 
 
 def register(app: typer.Typer) -> None:

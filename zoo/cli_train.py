@@ -79,7 +79,9 @@ def _train(
     spec: Path = typer.Argument(..., help="Spec TOML file, e.g. specs/decompgru.toml."),
     data: str = typer.Option(None, "--data", help="Data store: embedded, synth, synth:N or a Zarr path."),
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP),
-    experiment: str = typer.Option(None, "--experiment", "-e", help="MLflow experiment [spec name]."),
+    experiment: str = typer.Option(
+        None, "--experiment", "-e", help="MLflow experiment (default: the spec's name)."
+    ),
     uri: str = typer.Option(None, "--uri", help=URI_HELP),
     workers: int = typer.Option(0, "--workers", "-w", help=WORKERS_HELP, min=0),
     scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
@@ -87,17 +89,29 @@ def _train(
     cluster_host: str = typer.Option("127.0.0.1", "--cluster-host", help=CLUSTER_HOST_HELP),
 ) -> None:
     """Train one spec rolling over its test years and seeds; resumes a finished (year, seed) from MLflow."""
-    from zoo.specs import load_spec
+    from zoo.specs import load_spec, variant_name
     from zoo.train import tracking
     from zoo.train.data import open_source
     from zoo.train.runner import run_spec
 
     loaded = load_spec(spec, overrides=[*set_, *_data_override(data)], plugins=plugins_of(ctx))
     uri = uri or tracking.tracking_uri(loaded.train.tracking_uri)
+    run_name = variant_name(loaded.name, set_)
+    if run_name != loaded.name:
+        _echo(
+            f"run name {run_name!r}: spec {loaded.name!r} with the components you --set "
+            f"(--set name=... names the spec itself)"
+        )
     t0 = time.perf_counter()
     with _executor(workers, scheduler, gpus_per_fit, cluster_host) as ex:
         res = run_spec(
-            loaded, open_source(loaded.data), experiment=experiment, uri=uri, log=_echo, executor=ex
+            loaded,
+            open_source(loaded.data),
+            experiment=experiment,
+            uri=uri,
+            log=_echo,
+            executor=ex,
+            run_name=run_name,
         )
     _print_metrics([res])
     typer.echo(
@@ -111,7 +125,9 @@ def _study(
     file: Path = typer.Argument(..., help="Study TOML file, e.g. specs/studies/main.toml."),
     data: str = typer.Option(None, "--data", help="Data store for every variant."),
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP + " Applies to every variant."),
-    experiment: str = typer.Option(None, "--experiment", "-e", help="MLflow experiment [study name]."),
+    experiment: str = typer.Option(
+        None, "--experiment", "-e", help="MLflow experiment (default: the study's name)."
+    ),
     uri: str = typer.Option(None, "--uri", help=URI_HELP),
     workers: int = typer.Option(0, "--workers", "-w", help=WORKERS_HELP, min=0),
     scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
@@ -154,6 +170,8 @@ def _compare(
     typer.echo(f"experiment: {table.attrs['experiment']}")
     with pd.option_context("display.max_colwidth", 40, "display.width", 200):
         typer.echo(table.to_string())
+    for line in table.attrs["skipped"]:
+        typer.echo(line)
 
 
 def _ui(
@@ -199,10 +217,15 @@ def _main(
         False, "--full", help="The report's settings (3 seeds, 100 epochs ...): hours."
     ),
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP + " Applied after the cuts."),
-    experiment: str = typer.Option(None, "--experiment", "-e", help="Experiment [main[-synth][-full]]."),
+    experiment: str = typer.Option(
+        None,
+        "--experiment",
+        "-e",
+        help="Experiment (default: main, main-synth, main-full or main-synth-full).",
+    ),
     uri: str = typer.Option(None, "--uri", help=URI_HELP),
     workers: int = typer.Option(
-        None, "--workers", "-w", help=WORKERS_HELP + " [default: min(2, CPU cores)]", min=0
+        None, "--workers", "-w", help=WORKERS_HELP + " (default: min(2, CPU cores))", min=0
     ),
     scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
     gpus_per_fit: float = typer.Option(0.0, "--gpus-per-fit", help=GPUS_HELP, min=0.0),

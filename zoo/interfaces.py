@@ -23,7 +23,9 @@ fuse; the spec loader and ``build_model`` call it, so such a spec fails before a
 
 ``ctx`` is the day's side information, a mapping of tensors of length N: at least ``size`` (float),
 ``industry`` (int64) and ``mask`` (bool, True where the stock is valid). Stocks with ``mask`` False
-take part in no cross-sectional statistic.
+take part in no cross-sectional statistic. A mixer's config class may define ``ctx_keys()`` returning
+``{config field: ctx key}`` for the keys it reads; the spec loader refuses a key the day batches do not
+carry (``datasets.batches.CTX_KEYS``), naming the field, before any data is read or run created.
 
 An ``estimator`` (a classic trained baseline, ``[model] estimator = {name = ...}``) replaces the whole
 network: it is fitted on per-day feature rows (``datasets.features``) by ``zoo.train.classic``. Its

@@ -5,9 +5,11 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import functools
+import hashlib
 import importlib
 import importlib.metadata
 import os
+import traceback
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -86,6 +88,15 @@ class Registry:
             )
         self._components[key] = comp
 
+    def outside_versions(self) -> dict[str, str]:
+        """Each outside (not built-in) plugin module's version: ``{module: dist==v or sha256:...}``."""
+        builtin = set(_builtin_modules())
+        return {
+            name: module_version(plugin)
+            for name, plugin in sorted(self.pm.list_name_plugin())
+            if name not in builtin and plugin is not None and hasattr(plugin, "__name__")
+        }
+
     def names(self, slot: str) -> list[str]:
         """Sorted names registered in ``slot``."""
         return sorted(name for s, name in self._components if s == slot)
@@ -112,7 +123,7 @@ class Registry:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise RegistryError(
-                f"unknown {slot} {name!r}{hint} known {slot}s: {', '.join(known) or '(none)'}"
+                f"unknown {slot} {name!r}{hint} known {plural(slot)}: {', '.join(known) or '(none)'}"
             ) from None
 
     def make_config(self, slot: str, name: str, params: Mapping[str, Any] | None = None) -> Any:
@@ -135,6 +146,37 @@ class Registry:
             raise
         except (TypeError, ValueError) as exc:
             raise RegistryError(f"building {slot} {name!r} from {comp.origin}: {exc}") from exc
+
+
+def module_version(module: Any) -> str:
+    """``dist==version`` of the installed distribution that ships ``module``, else a hash of its file."""
+    top = module.__name__.split(".")[0]
+    dists = importlib.metadata.packages_distributions().get(top, [])
+    for dist in dists:
+        try:
+            return f"{dist}=={importlib.metadata.version(dist)}"
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    path = getattr(module, "__file__", None)
+    if not path or not os.path.isfile(path):
+        return "unknown"
+    with open(path, "rb") as fh:
+        return "sha256:" + hashlib.sha256(fh.read()).hexdigest()[:12]
+
+
+def plural(slot: str) -> str:
+    """``mixer`` -> ``mixers``, ``loss`` -> ``losses``."""
+    return slot + ("es" if slot.endswith("s") else "s")
+
+
+def _where_it_failed(exc: BaseException) -> tuple[str, int]:
+    """(file, line) of the plugin's own code that raised ``exc`` (its innermost frame)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return exc.filename, exc.lineno or 0
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "<unknown>", 0
+    return frames[-1].filename, frames[-1].lineno or 0
 
 
 def _builtin_modules() -> list[str]:
@@ -163,8 +205,17 @@ def make_plugin_manager(plugins: Sequence[str] = ()) -> tuple[pluggy.PluginManag
         try:
             plugin = ep.load()
         except Exception as exc:  # one broken package must not take the registry down
-            broken[f"entry point {ep.name} ({ep.value})"] = f"{type(exc).__name__}: {exc}"
-            warnings.warn(f"zoo: skipped plugin entry point {ep.name!r}: {exc}", stacklevel=2)
+            filename, lineno = _where_it_failed(exc)
+            why = f"{type(exc).__name__}: {exc} ({filename}:{lineno})"
+            broken[f"entry point {ep.name} ({ep.value})"] = why
+            # Point the warning at the plugin's own failing line, not at this loader.
+            warnings.warn_explicit(
+                f"zoo: skipped plugin entry point {ep.name!r} ({ep.value}): {type(exc).__name__}: {exc}",
+                UserWarning,
+                filename,
+                lineno,
+                module=ep.value,
+            )
             continue
         if pm.get_plugin(ep.value) is None:
             pm.register(plugin, name=ep.value)

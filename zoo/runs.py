@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from zoo.errors import ZooError
 
@@ -93,12 +93,63 @@ def parent_of(c, run):
     return run
 
 
-def resolve_parents(
-    c, target: str | Sequence[str], error: type[ZooError] = ZooError
-) -> tuple[str, list[Any]]:
-    """(experiment name, parent runs) for a study name, a parent or child run id, or a list of ids.
+class Parents(NamedTuple):
+    """What a command-line target resolves to: the experiment, the parent runs, and what was left out."""
 
-    A study gives the newest parent run of each spec name, oldest first (a rerun supersedes older ones).
+    experiment: str
+    runs: list[Any]
+    #: One line per parent run left out, with the reason (a failed rerun, an older duplicate ...).
+    skipped: list[str]
+
+
+def _describe(run: Any) -> str:
+    tags = run.data.tags
+    name = run.info.run_name or tags.get("zoo.spec_name", "?")
+    return f"{name} ({run.info.run_id[:8]}, spec {tags.get('zoo.spec_hash', '?')}, {run.info.status})"
+
+
+def pick_parents(runs: Sequence[Any]) -> tuple[list[Any], list[str]]:
+    """The newest FINISHED parent of each spec hash (oldest first) and a line per parent left out.
+
+    A failed, killed or still running rerun never hides a finished run of the same spec, and two
+    specs that share a name (``--set`` variants) are both kept: runs are told apart by spec hash.
+    """
+    ordered = sorted(runs, key=lambda r: r.info.start_time or 0, reverse=True)
+    chosen: dict[str, Any] = {}
+    for run in ordered:
+        key = run.data.tags.get("zoo.spec_hash") or run.info.run_id
+        if run.info.status == "FINISHED":
+            chosen.setdefault(key, run)
+    skipped = []
+    for run in ordered:
+        key = run.data.tags.get("zoo.spec_hash") or run.info.run_id
+        keep = chosen.get(key)
+        if keep is run:
+            continue
+        if keep is None:
+            why = "no run of this spec finished"
+        elif run.info.status == "FINISHED":
+            why = f"an older run of the same spec; the newer finished {keep.info.run_id[:8]} is used"
+        else:
+            why = f"not finished; the finished {keep.info.run_id[:8]} of the same spec is used"
+        skipped.append(f"skipped {_describe(run)}: {why}")
+    return list(reversed(list(chosen.values()))), skipped
+
+
+def run_labels(runs: Sequence[Any]) -> list[str]:
+    """A unique display name per run: its run name, with its spec hash added where names clash."""
+    names = [r.info.run_name or r.data.tags.get("zoo.spec_name") or r.info.run_id[:8] for r in runs]
+    return [
+        f"{n}@{r.data.tags.get('zoo.spec_hash', r.info.run_id)[:6]}" if names.count(n) > 1 else n
+        for n, r in zip(names, runs, strict=True)
+    ]
+
+
+def resolve_parents(c, target: str | Sequence[str], error: type[ZooError] = ZooError) -> Parents:
+    """(experiment name, parent runs, skipped) for a study name, a parent or child run id, or ids.
+
+    A study gives the newest *finished* parent run of each spec hash, oldest first (:func:`pick_parents`);
+    run ids are taken as given.
     """
     if not isinstance(target, str):
         runs = []
@@ -109,27 +160,27 @@ def resolve_parents(
             runs.append(parent_of(c, run))
         if not runs:
             raise error("no run ids given")
-        return c.get_experiment(runs[0].info.experiment_id).name, runs
+        return Parents(c.get_experiment(runs[0].info.experiment_id).name, runs, [])
     run = _get_run(c, target) if re.fullmatch(r"[0-9a-f]{32}", target) else None
     if run is not None:
         parent = parent_of(c, run)
-        return c.get_experiment(parent.info.experiment_id).name, [parent]
+        return Parents(c.get_experiment(parent.info.experiment_id).name, [parent], [])
     exp = c.get_experiment_by_name(target)
     if exp is None:
         known = sorted(e.name for e in c.search_experiments())
         raise error(f"{target!r} is neither a run id nor a study (experiment); studies: {known}")
-    runs = c.search_runs(
+    found = c.search_runs(
         [exp.experiment_id],
         filter_string="tags.`zoo.role` = 'parent'",
         order_by=["attributes.start_time DESC"],
         max_results=5000,
     )
-    newest: dict[str, Any] = {}
-    for run in runs:
-        newest.setdefault(run.data.tags.get("zoo.spec_name", run.info.run_name), run)
-    if not newest:
+    if not found:
         raise error(f"study {target!r} has no parent runs (tag zoo.role=parent)")
-    return exp.name, list(reversed(list(newest.values())))
+    chosen, skipped = pick_parents(found)
+    if not chosen:
+        raise error(f"study {target!r} has no finished parent run: " + "; ".join(skipped))
+    return Parents(exp.name, chosen, skipped)
 
 
 def local_artifact(c, run_id: str, path: str, tmp: str, error: type[ZooError] = ZooError) -> Path:

@@ -17,6 +17,7 @@ from zoo.specs.loader import (
     loads_spec,
     read_raw,
     spec_hash,
+    variant_name,
 )
 from zoo.specs.model import BranchSpec, ComponentRef, ModelSpec
 from zoo.specs.train import TrainSpec
@@ -40,4 +41,5 @@ __all__ = [
     "loads_spec",
     "read_raw",
     "spec_hash",
+    "variant_name",
 ]

@@ -26,6 +26,8 @@ from zoo.specs.train import OMIT_DEFAULT, TrainSpec
 
 #: Key that names a parent spec file, resolved relative to the file that holds it.
 EXTENDS = "extends"
+#: The table that makes a TOML file a study (``zoo study``), not a spec.
+STUDY = "study"
 
 
 def _structure_ref(value: Any, _type: type) -> ComponentRef:
@@ -116,17 +118,27 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 def read_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The spec file's table with its ``extends`` chain merged in (child keys win)."""
-    path = Path(path).resolve()
+    given, path = Path(path), Path(path).resolve()
     if path in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain, path))
         raise SpecError(f"{path}: 'extends' forms a cycle: {cycle}")
     raw = read_toml(path)
+    if isinstance(raw.get(STUDY), Mapping):
+        raise SpecError(
+            f"{given} is a study file (it has a [study] table), not a spec; run it with: zoo study {given}"
+        )
     parent = raw.pop(EXTENDS, None)
     if parent is None:
         return raw
     if not isinstance(parent, str):
         raise SpecError(f"{path}: 'extends' must be a file name (string), got {parent!r}")
-    base = read_raw(path.parent / parent, (*_chain, path))
+    target = path.parent / parent
+    if not target.is_file():
+        raise SpecError(
+            f"{given}: extends = {parent!r}: no such file {target} (a relative name is read from the "
+            f"folder of the file that names it)"
+        )
+    base = read_raw(target, (*_chain, path))
     return deep_merge(base, raw)
 
 
@@ -172,6 +184,28 @@ def apply_overrides(raw: Mapping[str, Any], overrides: Iterable[str]) -> dict[st
             else:
                 raise SpecError(f"--set {text!r}: {'.'.join(parts[:depth])} is a value, not a table")
     return out
+
+
+#: Top-level key paths whose ``--set`` changes a component (and so shows in the run's name).
+_COMPONENT_PREFIXES: tuple[tuple[str, ...], ...] = (("model",), ("train", "loss"))
+
+
+def variant_name(name: str, overrides: Iterable[str]) -> str:
+    """``name`` with the ``--set`` overrides of components shown, e.g. ``decompgru [trend.mixer=demean]``.
+
+    An override of ``name`` itself wins (the user chose the name); other keys are not shown.
+    """
+    changes = []
+    for text in overrides:
+        parts, value = parse_override(text)
+        if parts == ["name"]:
+            return str(value)
+        if not any(tuple(parts[: len(p)]) == p for p in _COMPONENT_PREFIXES):
+            continue
+        short = parts[2:] if parts[:2] == ["model", "branches"] else parts[1:]
+        short = short[:-1] if len(short) > 1 and short[-1] == "name" else short
+        changes.append(f"{'.'.join(short)}={value}")
+    return f"{name} [{', '.join(changes)}]" if changes else name
 
 
 # --------------------------------------------------------------------------- validation
@@ -247,6 +281,7 @@ def resolve(spec: ExperimentSpec, registry, source: str) -> ExperimentSpec:
             for i, r in enumerate(branch.encoder)
         )
         mixer = _resolve_ref(registry, MIXER, branch.mixer, f"{where}.mixer", source)
+        _check_ctx(registry, MIXER, mixer, f"{where}.mixer", source)
         own = None if component == key else component  # the default stays out of the canonical form
         branches[key] = BranchSpec(encoder=encoder, mixer=mixer, enabled=branch.enabled, input=own)
     trunk = tuple(
@@ -260,6 +295,19 @@ def resolve(spec: ExperimentSpec, registry, source: str) -> ExperimentSpec:
         decomposition=decomposition, branches=branches, norm=m.norm, trunk=trunk, head=head, fusion=fusion
     )
     return attrs.evolve(spec, model=model, train=attrs.evolve(spec.train, loss=loss))
+
+
+def _check_ctx(registry, slot: str, ref: ComponentRef, path: str, source: str) -> None:
+    """A component whose config asks for ctx keys (``ctx_keys()``) gets only keys the day batches carry."""
+    from datasets.batches import CTX_KEYS
+
+    wants = getattr(registry.make_config(slot, ref.name, ref.params), "ctx_keys", None)
+    for fld, key in (wants() if wants is not None else {}).items():
+        if key not in CTX_KEYS:
+            raise SpecError(
+                f"{source}: {path}.{fld}: {slot} {ref.name!r} needs ctx[{key!r}], which the data does "
+                f"not provide; a day's ctx has {', '.join(CTX_KEYS)}"
+            )
 
 
 def check_baselines(registry, names: Sequence[str], source: str) -> None:

@@ -325,10 +325,9 @@ def fit_body(spec: Any) -> FitBody:
 
 def run_fit(job: FitJob) -> FitOutcome:
     """Run one job from its values alone: open (or reuse) spec and data, fit, score the test year."""
-    import torch
-
     from zoo.registry import get_registry
     from zoo.train.runner import ic_of
+    from zoo.train.threads import ThreadPolicy
 
     t0 = time.perf_counter()
     spec = job_spec(job)
@@ -336,13 +335,13 @@ def run_fit(job: FitJob) -> FitOutcome:
     t_open = time.perf_counter() - t0
     host, pid = socket.gethostname(), os.getpid()
     emit("start", job.key, host=host, pid=pid)
-    threads = spec.train.threads or job.default_threads
-    if threads:
-        torch.set_num_threads(threads)
+    # 0 and no executor default: as many threads as there are free cores, looked at between epochs
+    threads = ThreadPolicy(spec.train.threads or job.default_threads)
     registry = get_registry(tuple(spec.plugins) + tuple(job.plugins))
 
     def on_epoch(epoch: int, row: Mapping[str, float]) -> None:
         emit("epoch", job.key, epoch=int(epoch), row={k: float(v) for k, v in row.items()})
+        threads.update()
 
     t1 = time.perf_counter()
     ctx = FitContext(
@@ -364,7 +363,12 @@ def run_fit(job: FitJob) -> FitOutcome:
         history=product.history,
         test_rank_ic=float(test_ic) if np.isfinite(test_ic) else float("nan"),
         artifacts=product.artifacts,
-        timings={"open_seconds": t_open, "fit_seconds": time.perf_counter() - t1},
+        timings={
+            "open_seconds": t_open,
+            "fit_seconds": time.perf_counter() - t1,
+            "torch_threads_min": min(threads.used),
+            "torch_threads_max": max(threads.used),
+        },
         host=host,
         pid=pid,
     )

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from zoo.errors import TrainingError
+from zoo.runs import resolve_parents, run_labels
 from zoo.train import tracking
 
 #: Headline metrics a parent run carries, in display order.
@@ -73,7 +74,8 @@ def latest_experiment(c) -> str:
 def compare_runs(
     uri: str, experiment: str | None = None, metrics: Sequence[str] = (*HEADLINE, *SEED_SPREAD)
 ) -> pd.DataFrame:
-    """One column per parent run (newest per name): the params that differ, then the headline metrics.
+    """One column per parent run (the newest finished per spec hash): the params that differ, then the
+    headline metrics. The parents left out (and why) are in ``attrs["skipped"]``.
 
     Seed-spread rows no run has (runs logged before they existed, or one seed: no std) are left out.
     """
@@ -83,27 +85,24 @@ def compare_runs(
     if exp is None:
         known = ", ".join(e.name for e in c.search_experiments()) or "(none)"
         raise TrainingError(f"no experiment {name!r} in {uri}; experiments: {known}")
-    runs = c.search_runs(
-        [exp.experiment_id], "tags.`zoo.role` = 'parent'", order_by=["attributes.start_time DESC"]
-    )
-    if not runs:
-        raise TrainingError(f"experiment {name!r} has no parent runs")
-    newest: dict[str, object] = {}
-    for run in runs:
-        newest.setdefault(run.info.run_name, run)
-    chosen = list(reversed(list(newest.values())))
-    params = pd.DataFrame({r.info.run_name: r.data.params for r in chosen})
+    _, chosen, skipped = resolve_parents(c, name, TrainingError)
+    labels = run_labels(chosen)
+    params = pd.DataFrame({label: r.data.params for label, r in zip(labels, chosen, strict=True)})
     differ = params[params.nunique(axis=1, dropna=False) > 1]
     differ = differ.drop(index=["name", "description"], errors="ignore")
     # Long values (lists, paths) would make the table unreadable in a terminal.
     differ = differ.map(lambda v: "-" if pd.isna(v) else (v if len(str(v)) <= 24 else str(v)[:21] + "..."))
     rows = {k: [r.data.metrics.get(k, float("nan")) for r in chosen] for k in metrics}
-    met = pd.DataFrame(rows, index=[r.info.run_name for r in chosen]).T
+    met = pd.DataFrame(rows, index=labels).T
     met = met.drop(index=[k for k in SEED_SPREAD if k in met.index and met.loc[k].isna().all()])
     status = pd.DataFrame(
-        {r.info.run_name: [r.info.status, r.data.tags.get("zoo.spec_hash", "")] for r in chosen},
+        {
+            lb: [r.info.status, r.data.tags.get("zoo.spec_hash", "")]
+            for lb, r in zip(labels, chosen, strict=True)
+        },
         index=["status", "spec_hash"],
     )
     out = pd.concat([status, differ.astype(object), met.round(4).astype(object)])
     out.attrs["experiment"] = name
+    out.attrs["skipped"] = skipped
     return out

@@ -140,6 +140,8 @@ class SpecPlan:
     trained: int = 0
     errors: list[BaseException] = attrs.field(factory=list)
     closed: bool = False
+    #: Outside plugin modules' versions when the plan was made (logged on each child).
+    plugin_versions: dict[str, str] = attrs.field(factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -166,8 +168,12 @@ def plan_spec(
     data: DataRef,
     plugins: Sequence[str] = (),
     log: Log = _quiet,
+    run_name: str | None = None,
 ) -> SpecPlan:
-    """Find or create the spec's parent run and list the (year, seed) fits it still needs as jobs."""
+    """Find or create the spec's parent run and list the (year, seed) fits it still needs as jobs.
+
+    ``run_name`` names a new parent run (default: the spec's name); the spec and its hash keep theirs.
+    """
     from zoo.specs import canonical_toml, flatten, spec_hash
 
     spec = _with_test_years(spec, source, log)
@@ -176,6 +182,10 @@ def plan_spec(
     purge = resolve_purge(t.purge_days, spec.data.horizon)
     splits = rolling_splits(source.dates, t.test_years, t.train_years, t.valid_years, purge)
     fingerprint = source.fingerprint()
+    from zoo.registry import get_registry
+
+    # Outside plugins' code is not in the spec hash; their versions are logged and compared on resume.
+    versions = get_registry(tuple(spec.plugins) + tuple(plugins)).outside_versions()
     parent = tracking.find_parent(c, experiment_id, h)
     if parent is None:
         tags = {
@@ -187,7 +197,9 @@ def plan_spec(
             "zoo.git_commit": tracking.git_commit(),
             "zoo.version": zoo.__version__,
         }
-        parent_id = c.create_run(experiment_id, run_name=spec.name, tags=tags).info.run_id
+        if versions:
+            tags[tracking.PLUGINS_TAG] = tracking.dump_versions(versions)
+        parent_id = c.create_run(experiment_id, run_name=run_name or spec.name, tags=tags).info.run_id
         tracking.log_params(c, parent_id, flatten(spec))
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "spec.toml"
@@ -199,6 +211,14 @@ def plan_spec(
         if parent.info.status != "RUNNING":
             c.update_run(parent_id, status="RUNNING")
         log(f"[{spec.name}] resuming parent run {parent_id} (spec {h})")
+        changed = tracking.version_changes(tracking.load_versions(parent.data.tags), versions)
+        if changed:
+            log(
+                f"[{spec.name}] plugin versions changed since this run started ({'; '.join(changed)}): "
+                f"finished fits are reused as they are; the new fits use the new code (the spec hash "
+                f"does not cover plugin code: use another experiment to start afresh)"
+            )
+            c.set_tag(parent_id, tracking.PLUGINS_TAG + "_resumed", tracking.dump_versions(versions))
     # A child left RUNNING by a killed process is dead: mark it so it is not mistaken for live work.
     for run in tracking.child_runs(c, experiment_id, parent_id):
         if run.info.status == "RUNNING":
@@ -216,7 +236,18 @@ def plan_spec(
             else:
                 jobs.append(FitJob(text, h, spec.name, tuple(plugins), split, seed, data, token))
     return SpecPlan(
-        spec, h, source, experiment_id, parent_id, splits, purge, fingerprint, jobs, scores, len(scores)
+        spec,
+        h,
+        source,
+        experiment_id,
+        parent_id,
+        splits,
+        purge,
+        fingerprint,
+        jobs,
+        scores,
+        len(scores),
+        plugin_versions=versions,
     )
 
 
@@ -251,6 +282,8 @@ class ChildLog:
         }
         if where:
             tags["zoo.worker"] = where
+        if plan.plugin_versions:
+            tags[tracking.PLUGINS_TAG] = tracking.dump_versions(plan.plugin_versions)
         run_name = f"{plan.spec.name}-{job.test_year}-s{job.seed}"
         cid = self.c.create_run(plan.experiment_id, run_name=run_name, tags=tags).info.run_id
         params = {
@@ -308,6 +341,8 @@ class ChildLog:
                 "epochs_run": out.epochs_run,
                 "test_rank_ic": out.test_rank_ic,
                 "fit_seconds": out.timings["fit_seconds"],
+                "torch_threads_min": out.timings.get("torch_threads_min"),
+                "torch_threads_max": out.timings.get("torch_threads_max"),
             }
             tracking.log_metrics(self.c, cid, metrics)
             self.c.set_terminated(cid, status="FINISHED")
@@ -441,6 +476,7 @@ def run_specs(
     plugins: Sequence[str] = (),
     log: Log = _quiet,
     on_child_done: OnChildDone | None = None,
+    run_names: Sequence[str | None] = (),
 ) -> list[SpecResult]:
     """Plan every ``(spec, source)``, run all their jobs on ``executor`` (serial by default), collect each.
 
@@ -469,14 +505,22 @@ def run_specs(
 
         resolve_opener(opener)  # workers will import it by name: fail here, clearly, when they cannot
     try:
-        for spec, source in runs:
+        names = list(run_names) + [None] * (len(runs) - len(run_names))
+        for (spec, source), run_name in zip(runs, names, strict=True):
             if not executor.remote:
                 # The driver's own source serves its in-process jobs (and keeps its day cache).
                 register_source(opener, spec.data, source)
                 registered.append((opener, spec.data))
             plans.append(
                 plan_spec(
-                    spec, source, c, exp_id, data=DataRef(opener, str(source.store)), plugins=plugins, log=log
+                    spec,
+                    source,
+                    c,
+                    exp_id,
+                    data=DataRef(opener, str(source.store)),
+                    plugins=plugins,
+                    log=log,
+                    run_name=run_name,
                 )
             )
         n_jobs = sum(len(p.jobs) for p in plans)
@@ -517,6 +561,7 @@ def run_spec(
     executor=None,
     log: Log = _quiet,
     on_child_done: OnChildDone | None = None,
+    run_name: str | None = None,
 ) -> SpecResult:
     """Train ``spec`` rolling over its test years for every seed; one parent run, a child per (year, seed)."""
     (result,) = run_specs(
@@ -526,6 +571,7 @@ def run_spec(
         executor=executor,
         log=log,
         on_child_done=on_child_done,
+        run_names=[run_name],
     )
     return result
 

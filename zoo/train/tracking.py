@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import time
@@ -122,6 +123,32 @@ def log_history(c, run_id: str, rows: list[Mapping[str, float]]) -> None:
     ]
     for i in range(0, len(items), _METRICS_PER_CALL):
         c.log_batch(run_id, metrics=items[i : i + _METRICS_PER_CALL])
+
+
+#: Tag holding the outside plugins' versions, JSON ``{module: "dist==v" or "sha256:..."}``.
+PLUGINS_TAG = "zoo.plugins"
+
+
+def dump_versions(versions: Mapping[str, str]) -> str:
+    """The plugin versions as a tag value (sorted JSON)."""
+    return json.dumps(dict(versions), sort_keys=True)
+
+
+def load_versions(tags: Mapping[str, str]) -> dict[str, str]:
+    """The plugin versions a run logged (none logged: empty)."""
+    try:
+        return dict(json.loads(tags.get(PLUGINS_TAG, "{}")))
+    except (ValueError, TypeError):
+        return {}
+
+
+def version_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
+    """One line per plugin module added, removed or at another version between two runs."""
+    return [
+        f"{name}: {old.get(name, '(none)')} -> {new.get(name, '(none)')}"
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    ]
 
 
 def find_parent(c, experiment_id: str, spec_hash: str):
