@@ -7,11 +7,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench clean-venv
 
+# pip prints its own progress (no --quiet): the first install downloads torch and more, minutes.
 $(STAMP): pyproject.toml
+	@echo "[1/3] creating the virtual environment $(VENV)"
 	python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	@echo "[2/3] installing $(TORCH_SPEC) (the largest download)"
+	$(PY) -m pip install "$(TORCH_SPEC)"
+	@echo "[3/3] installing decompzoo and its dependencies (-e .[dev])"
+	$(PY) -m pip install -e ".[dev]"
 	touch $(STAMP)
+	@echo "set-up done; next runs of make skip it"
 
 run: $(STAMP)
 	$(VENV)/bin/zoo main $(ARGS)

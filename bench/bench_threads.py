@@ -1,6 +1,6 @@
 """Benchmark: a short DecompGRU fit + test-year prediction at train.threads = auto (0), 1 and N cores.
 
-Run: ``.venv/bin/python bench/bench_threads.py [--days 4] [--test-days 8] [--repeats 2]`` (no ``nice``:
+Run: ``.venv/bin/python bench/bench_threads.py [--days 4] [--test-days 8] [--repeats 1]`` (no ``nice``:
 the point is how the fit shares the machine). Two conditions, in this process: "quiet" (whatever else
 runs on the machine) and "busy" (a busy-loop process this bench starts, pinned to core 0). In each,
 the reference is 1 thread; every line prints seconds and the ratio to that reference (< 1: faster).
@@ -80,7 +80,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=int, default=4, help="training days in the one epoch")
     ap.add_argument("--test-days", type=int, default=8)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
     cores = usable_cores()
     case = Case(args.days, args.test_days)

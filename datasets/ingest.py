@@ -416,6 +416,12 @@ def _check_across_files(df: pd.DataFrame, files: Sequence, lengths: Sequence[int
     )
 
 
+def _provenance_name(path: str | Path) -> str:
+    """``folder/file`` of an input: names the data set without the machine's own path (the cube is shared)."""
+    p = Path(path).resolve()
+    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+
+
 def ingest(
     files: Sequence[str | os.PathLike],
     symbols_file: str | os.PathLike | None = None,
@@ -437,9 +443,9 @@ def ingest(
         idx = pd.read_parquet(index_file) if str(index_file).endswith(".parquet") else pd.read_csv(index_file)
         idx["date"] = pd.to_datetime(idx["date"])
         idx["symbol"] = idx["symbol"].astype(str)
-    source = "ingest of " + ", ".join(str(Path(f).resolve()) for f in files)
+    source = "ingest of " + ", ".join(_provenance_name(f) for f in files)
     if table is not None:
-        source += f"; symbols {Path(symbols_file).resolve()}"
+        source += f"; symbols {_provenance_name(symbols_file)}"
     if index_file:
-        source += f"; indexes {Path(index_file).resolve()}"
+        source += f"; indexes {_provenance_name(index_file)}"
     return build_cube(df, source, table, idx, size_proxy=size_proxy, sectors=sectors)

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REAL_DATA as REAL
 
 from datasets import describe_cube, fingerprint, open_cube, validate_cube, write_cube
 from datasets.ingest import ingest
 from datasets.synth import make_market
 from zoo.errors import DataError
-
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "cn_ashare_tdx_2015_2023"
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +236,7 @@ def test_embedded_slice_reingests_to_the_same_bars(tmp_path):
     assert np.array_equal(back["suspended"].values, sub["suspended"].values)
 
 
-@pytest.mark.skipif(not (REAL / "daily.parquet").exists(), reason="shared real data not present")
+@pytest.mark.real_data  # collected only where the full data set is (tests/conftest.py), never a skip line
 def test_real_data_first_months_ingest(tmp_path):
     import pyarrow.parquet as pq
 

@@ -59,6 +59,7 @@ def store(tmp_path_factory):
             warnings.simplefilter("ignore")
             score.to_dataset().to_zarr(d / "ensemble.zarr", mode="w", consolidated=False)
         c.log_artifacts(rid, str(d / "ensemble.zarr"), "scores/ensemble.zarr")
+        c.set_terminated(rid)  # a finished parent: a study is read from its finished runs
         ids[name] = rid
     child = c.create_run(exp, run_name="child", tags={"zoo.role": "child", "mlflow.parentRunId": ids["good"]})
     ids["child"] = child.info.run_id
@@ -108,6 +109,25 @@ def test_cli_evaluate(store, tmp_path, monkeypatch):
     assert rc == 0
     assert (tmp_path / "report.html").exists() and (tmp_path / "top_all.md").exists()
     assert main(["evaluate", "no-such-study", "--tracking-uri", uri]) == 2
+
+
+def test_a_failed_rerun_hides_no_finished_run(store, tmp_path):
+    uri, cube, ids, c = store
+    exp = c.get_run(ids["good"]).info.experiment_id
+    c.set_tag(ids["good"], "zoo.spec_hash", "g00d")
+    tags = {"zoo.role": "parent", "zoo.spec_name": "good", "zoo.spec_hash": "g00d"}
+    failed = c.create_run(exp, run_name="good", tags=tags).info.run_id  # newest, no scores
+    c.set_terminated(failed, status="FAILED")
+    said: list[str] = []
+    try:
+        study = tracking.evaluate_runs(
+            "study", uri=uri, out_dir=tmp_path, cube=cube, log_to_mlflow=False, echo=said.append
+        )
+    finally:
+        c.delete_run(failed)
+        c.delete_tag(ids["good"], "zoo.spec_hash")
+    assert study.parents == {"good": ids["good"], "weak": ids["weak"]}
+    assert any(f"skipped good ({failed[:8]}, spec g00d, FAILED): not finished" in line for line in said)
 
 
 def test_unknown_target_and_bad_overrides(store):
