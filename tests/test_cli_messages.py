@@ -111,6 +111,8 @@ def test_ctrl_c_prints_how_to_resume(monkeypatch, capsys):
     assert "interrupted; to resume, run the same command again:" in err
     assert "zoo train specs/gru.toml --set 'train.seeds=[0]'" in err
     assert cli.resume_hint(["list"]) is None  # nothing to resume
+    assert cli.resume_hint(["evaluate", "main"]) is None  # "main" is the study here, not the command
+    assert "zoo -p m study s.toml" in cli.resume_hint(["-p", "m", "study", "s.toml"])
 
 
 def test_outside_plugin_versions(ext_on_path, tmp_path, monkeypatch):

@@ -82,8 +82,9 @@ def command() -> Any:
 
 def resume_hint(argv: list[str]) -> str | None:
     """How to resume an interrupted ``zoo train``/``study``/``main`` (None for other commands)."""
-    words = [a for a in argv if not a.startswith("-")]
-    if not any(cmd in words[:3] for cmd in RESUMABLE):
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands} | {"data"}
+    first = next((a for a in argv if a in commands), None)  # the sub-command, not an argument
+    if first not in RESUMABLE:
         return None
     return (
         f"to resume, run the same command again: {shlex.join(['zoo', *argv])}\n"
