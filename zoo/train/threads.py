@@ -30,22 +30,17 @@ def usable_cores() -> int:
 
 
 def busy_cores_of_others(seconds: float = SAMPLE_SECONDS) -> float:
-    """Cores' worth of CPU that processes other than this one used over the next ``seconds``.
-
-    Niced processes' time counts only when this process is niced too: at a lower priority than ours
-    they yield the core as soon as our thread wants it, so they cannot stall a barrier.
-    """
+    """Cores' worth of CPU that processes other than this one used over the next ``seconds``."""
     import psutil
 
     me = psutil.Process()
-    niced_count = os.getpriority(os.PRIO_PROCESS, 0) > 0 if hasattr(os, "getpriority") else True
 
     def used() -> tuple[float, float]:
         t = psutil.cpu_times()
         mine = me.cpu_times()
-        busy = t.user + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
-        busy += getattr(t, "nice", 0.0) if niced_count else 0.0  # /proc/stat keeps "nice" apart
-        return busy, mine.user + mine.system
+        return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0), (
+            mine.user + mine.system
+        )
 
     all0, mine0 = used()
     t0 = time.perf_counter()
