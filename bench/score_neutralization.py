@@ -37,7 +37,7 @@ def main() -> None:
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     c = runs.open_client(args.uri)
-    _, parents = runs.resolve_parents(c, args.study)
+    parents = runs.resolve_parents(c, args.study).runs
     cube = open_cube(args.data)
     ret = forward_returns(cube, args.horizon).transpose("date", "symbol")
     grid = {"date": ret["date"].values, "symbol": ret["symbol"].values}
