@@ -23,6 +23,7 @@ the (1-based data) row and the column named. Proxies for what is missing (each r
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -179,6 +180,79 @@ def _pivot(df: pd.DataFrame, column: str, d_code, s_code, shape, dtype=np.float3
     return out
 
 
+@dataclasses.dataclass
+class Cells:
+    """What a cube derives from, cell by cell: the (D, S) panels of the input rows, no cross-date step yet.
+
+    ``ingest`` pivots a long frame into these; ``datasets.append`` rebuilds the stored part from a
+    cube's own arrays and ``input_*`` variables and pivots only the new rows, so one ``derive_cube``
+    serves both and an append equals one ingest of everything.
+    """
+
+    bars: np.ndarray  # (D, S, 6) float32: open, high, low, close, vwap (after its fallbacks), volume
+    amount: np.ndarray  # (D, S) float64: traded amount (given, else vwap x volume), NaN without a bar
+    shares: np.ndarray | None  # (D, S) float64 shares column (NaN without a row), None without one
+    mcap: np.ndarray | None  # (D, S) float64 mcap column, None without one
+    breach: np.ndarray | None  # (D, S) bool limit_breach column, None without one
+    industry: np.ndarray  # (S,) object: each symbol's first non-empty industry in row order, or None
+
+
+def _cells(df: pd.DataFrame, dates: pd.DatetimeIndex, symbols: np.ndarray) -> Cells:
+    """Pivot a checked long frame onto ``dates`` x ``symbols``; every step here is per cell."""
+    d_code = dates.get_indexer(df["date"])
+    s_code = pd.Index(symbols).get_indexer(df["symbol"])
+    shape = (len(dates), len(symbols))
+    cols = {}
+    for f in ("open", "high", "low", "close", "volume"):
+        cols[f] = _pivot(df, f, d_code, s_code, shape)
+    amount = _pivot(df, "amount", d_code, s_code, shape, np.float64) if "amount" in df else None
+    vol64 = cols["volume"].astype(np.float64)
+    if "vwap" in df:
+        vwap = _pivot(df, "vwap", d_code, s_code, shape)
+    elif amount is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            vwap = np.where(vol64 > 0, amount / vol64, np.nan).astype(np.float32)
+    else:
+        vwap = ((cols["high"] + cols["low"] + cols["close"]) / 3).astype(np.float32)
+    if amount is None:
+        amount = vwap.astype(np.float64) * vol64
+    # a zero-volume bar has no trade: its vwap is undefined, fall back to the close
+    vwap = np.where(np.isfinite(vwap), vwap, cols["close"]).astype(np.float32)
+    vwap = np.where(np.isnan(cols["close"]), np.nan, vwap).astype(np.float32)
+    bars = np.stack([cols["open"], cols["high"], cols["low"], cols["close"], vwap, cols["volume"]], axis=-1)
+    breach = None
+    if "limit_breach" in df:
+        breach = np.zeros(shape, dtype=bool)
+        breach[d_code, s_code] = df["limit_breach"].to_numpy().astype(bool)
+    industry = np.full(len(symbols), None, dtype=object)
+    if "industry" in df:
+        first = df.loc[df["industry"].notna(), ["symbol", "industry"]].drop_duplicates("symbol", keep="first")
+        industry = (
+            pd.Series(first["industry"].astype(str).to_numpy(), index=first["symbol"].to_numpy())
+            .reindex(symbols)
+            .to_numpy(dtype=object)
+        )
+    return Cells(
+        bars=bars.astype(np.float32),
+        amount=np.where(np.isfinite(cols["close"]), amount, np.nan),
+        shares=_pivot(df, "shares", d_code, s_code, shape, np.float64) if "shares" in df else None,
+        mcap=_pivot(df, "mcap", d_code, s_code, shape, np.float64) if "mcap" in df else None,
+        breach=breach,
+        industry=industry,
+    )
+
+
+def index_levels(index_table: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray:
+    """(3, D) float32 real index closes on ``dates`` (NaN where the table has none)."""
+    lvl = np.full((len(INDEXES), len(dates)), np.nan, dtype=np.float32)
+    for sym, name in INDEX_SYMBOLS.items():
+        rows = index_table[index_table["symbol"] == sym]
+        if len(rows):
+            s = pd.Series(rows["close"].to_numpy(), index=pd.DatetimeIndex(rows["date"]))
+            lvl[INDEXES.index(name)] = s.reindex(dates).to_numpy(dtype=np.float32)
+    return lvl
+
+
 def build_cube(
     df: pd.DataFrame,
     source: str,
@@ -193,33 +267,50 @@ def build_cube(
         raise DataError(f"size proxy {size_proxy!r} is unknown; choose one of {SIZE_PROXIES}")
     dates = pd.DatetimeIndex(np.sort(df["date"].unique()))
     symbols = np.sort(df["symbol"].unique()).astype(str)
-    d_code = dates.get_indexer(df["date"])
-    s_code = pd.Index(symbols).get_indexer(df["symbol"])
+    levels = index_levels(index_table, dates) if index_table is not None else None
+    return derive_cube(
+        _cells(df, dates, symbols),
+        dates,
+        symbols,
+        columns=list(df.columns),
+        source=source,
+        symbol_table=symbol_table,
+        index_close=levels,
+        size_proxy=size_proxy,
+        sectors=sectors,
+        tiers=tiers,
+    )
+
+
+def derive_cube(
+    cells: Cells,
+    dates: pd.DatetimeIndex,
+    symbols: np.ndarray,
+    columns: Sequence[str],
+    source: str,
+    symbol_table: pd.DataFrame | None = None,
+    index_close: np.ndarray | None = None,
+    size_proxy: str = "amount20",
+    sectors: str = "sw28",
+    tiers: tuple[int, int, int] = REAL_TIERS,
+) -> xr.Dataset:
+    """The cube from its input cells: masks, limits, breaches, size, proxy cap, industries, universes.
+
+    Everything across dates here is causal (a value at t reads cells up to t only), which is what
+    lets ``datasets.append`` add days without changing what is stored before them.
+    """
     shape = (len(dates), len(symbols))
-    cols = {}
-    for f in ("open", "high", "low", "close", "volume"):
-        cols[f] = _pivot(df, f, d_code, s_code, shape)
-    amount = _pivot(df, "amount", d_code, s_code, shape, np.float64) if "amount" in df else None
-    vol64 = cols["volume"].astype(np.float64)
+    bars = cells.bars
     notes = []
-    if "vwap" in df:
-        vwap = _pivot(df, "vwap", d_code, s_code, shape)
+    if "vwap" in columns:
         notes.append("vwap: given")
-    elif amount is not None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            vwap = np.where(vol64 > 0, amount / vol64, np.nan).astype(np.float32)
+    elif "amount" in columns:
         notes.append("vwap: amount / volume")
     else:
-        vwap = ((cols["high"] + cols["low"] + cols["close"]) / 3).astype(np.float32)
         notes.append("vwap: typical price (high + low + close) / 3")
-    if amount is None:
-        amount = vwap.astype(np.float64) * vol64
+    if "amount" not in columns:
         notes.append("amount: vwap x volume")
-    # a zero-volume bar has no trade: its vwap is undefined, fall back to the close
-    vwap = np.where(np.isfinite(vwap), vwap, cols["close"]).astype(np.float32)
-    vwap = np.where(np.isnan(cols["close"]), np.nan, vwap).astype(np.float32)
-    bars = np.stack([cols["open"], cols["high"], cols["low"], cols["close"], vwap, cols["volume"]], axis=-1)
-    close = cols["close"].astype(np.float64)
+    close = bars[..., 3].astype(np.float64)
     traded = np.isfinite(close)
 
     pos = np.arange(len(dates))[:, None]
@@ -236,18 +327,15 @@ def build_cube(
     with np.errstate(invalid="ignore", divide="ignore"):
         move = close / prev_close - 1.0
         tol = 0.0051
-        up_px = np.maximum(np.round(prev_close * (1 + limit), 2), np.round(prev_close * 1.05, 2))
         at_main_up = np.abs(close - np.round(prev_close * (1 + limit), 2)) < tol
         at_st_up = np.abs(close - np.round(prev_close * 1.05, 2)) < tol
         at_main_dn = np.abs(close - np.round(prev_close * (1 - limit), 2)) < tol
         at_st_dn = np.abs(close - np.round(prev_close * 0.95, 2)) < tol
-    del up_px
     has_prev = traded & (bar_no > 1) & np.isfinite(prev_close)
     limit_up = has_prev & (move > 0) & (at_main_up | at_st_up)
     limit_down = has_prev & (move < 0) & (at_main_dn | at_st_dn)
-    if "limit_breach" in df:
-        breach = np.zeros(shape, dtype=bool)
-        breach[d_code, s_code] = df["limit_breach"].to_numpy().astype(bool)
+    if cells.breach is not None:
+        breach = cells.breach
         notes.append("breach: limit_breach column")
     else:
         breach = has_prev & (bar_no > 5) & (np.abs(move) > limit + BREACH_MARGIN)
@@ -256,21 +344,22 @@ def build_cube(
         )
 
     # size and proxy cap, causal: rolling means over trading days up to t only
-    amount = np.where(traded, amount, np.nan)
+    amount = np.where(traded, cells.amount, np.nan)
     amount20 = pd.DataFrame(amount).rolling(20, min_periods=5).mean().ffill().to_numpy()
     amount20 = np.where(listed, amount20, np.nan)
     shares = None
-    if "shares" in df:
-        shares = _pivot(df, "shares", d_code, s_code, shape, np.float64)
-        shares = pd.DataFrame(shares).ffill().to_numpy()
+    if cells.shares is not None:
+        shares = pd.DataFrame(cells.shares).ffill().to_numpy()
         notes.append("cap: close x shares column")
     elif symbol_table is not None and "shares" in symbol_table:
         sh = symbol_table["shares"].reindex(symbols).to_numpy(dtype=np.float64)
         shares = np.broadcast_to(sh[None, :], shape)
         notes.append(f"cap: close x {symbol_table.attrs.get('shares_source', 'per-symbol shares')}")
     close_ff = pd.DataFrame(close).ffill().to_numpy()
-    if "mcap" in df:
-        cap = pd.DataFrame(_pivot(df, "mcap", d_code, s_code, shape, np.float64)).ffill().to_numpy()
+    mcap_in = None
+    if cells.mcap is not None:
+        mcap_in = pd.DataFrame(cells.mcap).ffill().to_numpy()
+        cap = mcap_in
         notes.append("cap: mcap column")
     elif shares is not None:
         cap = close_ff * shares
@@ -301,15 +390,7 @@ def build_cube(
 
     # industries: per symbol, the FIRST non-empty value in the rows (the last would carry a later
     # reclassification back to earlier dates: look-ahead), else the symbol table
-    ind_names = np.full(len(symbols), None, dtype=object)
-    if "industry" in df:
-        last_ind = df.loc[df["industry"].notna(), ["symbol", "industry"]].drop_duplicates(
-            "symbol", keep="first"
-        )
-        ind_names = pd.Series(
-            last_ind["industry"].astype(str).to_numpy(), index=last_ind["symbol"].to_numpy()
-        )
-        ind_names = ind_names.reindex(symbols).to_numpy(dtype=object)
+    ind_names = cells.industry
     if symbol_table is not None and "industry" in symbol_table:
         fill = symbol_table["industry"].reindex(symbols).to_numpy(dtype=object)
         ind_names = np.where(pd.isna(ind_names), fill, ind_names)
@@ -330,6 +411,10 @@ def build_cube(
     member, weight = build_indexes(dates, size, cap.astype(np.float32), eligible, tiers, listed)
     in_universe = np.concatenate([uni_all[None], member], axis=0)
 
+    # the row industries as codes into attrs input_industry_names (-1: none), for datasets.append
+    row_ind = pd.Series(cells.industry, dtype=object)
+    input_names = sorted({str(n) for n in row_ind.dropna()})
+    input_industry = pd.Index(input_names).get_indexer(row_ind.where(row_ind.notna(), ""))
     data_vars = {
         "bars": (("date", "symbol", "field"), bars.astype(np.float32)),
         "mcap": (("date", "symbol"), cap.astype(np.float32)),
@@ -343,15 +428,15 @@ def build_cube(
         "breach": (("date", "symbol"), breach),
         "in_universe": (("universe", "date", "symbol"), in_universe),
         "index_weight": (("index", "date", "symbol"), weight),
+        "input_amount": (("date", "symbol"), amount),
+        "input_industry": (("symbol",), input_industry.astype(np.int16)),
     }
-    if index_table is not None:
-        lvl = np.full((len(INDEXES), len(dates)), np.nan, dtype=np.float32)
-        for sym, name in INDEX_SYMBOLS.items():
-            rows = index_table[index_table["symbol"] == sym]
-            if len(rows):
-                s = pd.Series(rows["close"].to_numpy(), index=pd.DatetimeIndex(rows["date"]))
-                lvl[INDEXES.index(name)] = s.reindex(dates).to_numpy(dtype=np.float32)
-        data_vars["index_close"] = (("index", "date"), lvl)
+    if shares is not None and cells.shares is not None:
+        data_vars["input_shares"] = (("date", "symbol"), shares)
+    if mcap_in is not None:
+        data_vars["input_mcap"] = (("date", "symbol"), mcap_in)
+    if index_close is not None:
+        data_vars["index_close"] = (("index", "date"), index_close.astype(np.float32))
     return xr.Dataset(
         data_vars,
         coords=cube_coords(dates, symbols),
@@ -369,6 +454,12 @@ def build_cube(
                 "day 1) by the previous day's size; top tiers -> csi300 / csi500 / csi1000 stand-ins "
                 "(disjoint); weights = proxy cap"
             ),
+            # what datasets.append needs to continue this cube exactly as one ingest would
+            "ingest_columns": sorted(str(c) for c in columns),
+            "ingest_size_proxy": size_proxy,
+            "ingest_sectors": sectors,
+            "ingest_symbol_table": symbol_table is not None,
+            "input_industry_names": input_names,
         },
     )
 

@@ -47,6 +47,11 @@ OPTIONAL: dict[str, tuple[tuple[str, ...], str]] = {
     "feasible_return": (("horizon", "date", "symbol"), "float32"),
     "label_raw": (("horizon", "date", "symbol"), "float32"),
     "label_neutral": (("horizon", "date", "symbol"), "float32"),
+    # an ingest's input cells that its arrays do not keep (what `datasets.append` continues from)
+    "input_amount": (("date", "symbol"), "float64"),
+    "input_shares": (("date", "symbol"), "float64"),
+    "input_mcap": (("date", "symbol"), "float64"),
+    "input_industry": (("symbol",), "int16"),
 }
 REQUIRED_ATTRS: tuple[str, ...] = ("source", "adjustment", "size_proxy", "schema_version")
 

@@ -78,6 +78,10 @@ def make_slice(cube: xr.Dataset, per_group: int = 75, seed: int = 0) -> xr.Datas
         )
         warnings.warn(f"make_slice: {note}", SliceWarning, stacklevel=2)
     sub = cube.isel(symbol=idx).copy(deep=True)
+    # a slice is not appendable (its universes come from the full market): drop the ingest inputs
+    sub = sub.drop_vars([v for v in sub.data_vars if str(v).startswith("input_")])
+    for key in [k for k in sub.attrs if k.startswith(("ingest_", "input_"))]:
+        del sub.attrs[key]
     w = sub["index_weight"].values.astype(np.float64)
     tot = w.sum(axis=2, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):

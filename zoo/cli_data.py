@@ -1,4 +1,4 @@
-"""``zoo data …``: inspect, generate and ingest data cubes."""
+"""``zoo data …``: inspect, generate, ingest and append to data cubes."""
 
 from __future__ import annotations
 
@@ -143,6 +143,60 @@ def ingest(
     typer.echo(
         f"wrote {out}: {cube.sizes['date']} days x {cube.sizes['symbol']} stocks in "
         f"{time.perf_counter() - t0:.1f}s, peak memory {peak:.0f} MiB"
+    )
+
+
+@data_app.command("append")
+def append(
+    files: list[Path] = typer.Argument(..., help="Long-format CSV/Parquet files with the new days."),
+    to: Path = typer.Option(..., "--to", help="The ingested Zarr store to extend (replaced atomically)."),
+    symbols: Path | None = typer.Option(
+        None,
+        "--symbols",
+        help="Per-symbol table, as given to `zoo data ingest`. Default: a stocks.csv beside the first "
+        "file, if any.",
+    ),
+    index: Path | None = typer.Option(
+        None,
+        "--index",
+        help="Real index series for the new days. Default: an index_daily.parquet beside the first file.",
+    ),
+) -> None:
+    """Append new trading days to an ingested store: the same cube as one ingest of everything."""
+    from tqdm.auto import tqdm
+
+    from datasets.append import append_store
+
+    here = files[0].parent
+    if symbols is None and (here / "stocks.csv").exists():
+        symbols = here / "stocks.csv"
+        typer.echo(f"using symbol table {symbols}")
+    if index is None and (here / "index_daily.parquet").exists():
+        index = here / "index_daily.parquet"
+        typer.echo(f"using index series {index}")
+    t0 = time.perf_counter()
+    # quiet off a terminal, and shown only when the append takes over a second
+    with tqdm(total=3, desc="append", unit="step", delay=1.0, disable=None) as bar:
+
+        def step(msg: str) -> None:
+            """Advance the bar past the previous step and name the next one."""
+            if bar.n or msg != "read store":
+                bar.update(1)
+            bar.set_postfix_str(msg)
+
+        result = append_store(to, files, symbols, index, step=step)
+        bar.update(bar.total - bar.n)
+    cube = result.cube
+    if not len(result.new_dates):
+        typer.echo(f"{to}: nothing to append ({result.skipped_rows} rows already stored, identical)")
+        return
+    changed = "nothing" if result.first_changed is None else f"from {result.first_changed.date()} on"
+    span = f"{result.new_dates[0].date()}..{result.new_dates[-1].date()}"
+    typer.echo(
+        f"appended {len(result.new_dates)} days ({span}) to {to}: "
+        f"now {cube.sizes['date']} days x {cube.sizes['symbol']} stocks; "
+        f"{len(result.new_symbols)} new symbols; stored days changed {changed}; "
+        f"{result.rewritten} write in {time.perf_counter() - t0:.1f}s"
     )
 
 
