@@ -1,7 +1,8 @@
-"""Data benchmarks (not a test): day batches vs a per-stock copying loop, Zarr I/O, synthetic generation.
+"""Data benchmarks (not a test): day batches vs a per-stock loop, Zarr I/O, synthetic generation, append.
 
-Run: ``python bench/bench_data.py [--stocks 5000] [--days 20]``. Every timing is printed with its
-reference from the same process, so the ratios (not the seconds) are what to compare across machines.
+Run: ``python bench/bench_data.py [--stocks 5000] [--days 20] [--append-stocks 500] [--only append]``.
+Every timing is printed with its reference from the same process, so the ratios (not the seconds)
+are what to compare across machines.
 """
 
 from __future__ import annotations
@@ -137,19 +138,98 @@ def bench_synth_default() -> None:
     )
 
 
+def _real_data() -> Path | None:
+    """The shared real data folder, if this checkout sits where it can see it."""
+    here = Path(__file__).resolve()
+    for root in (here.parents[2], here.parents[3]):
+        folder = root / "shared" / "data" / "cn_ashare_tdx_2015_2023"
+        if (folder / "daily.parquet").exists():
+            return folder
+    return None
+
+
+def _files(path: Path) -> dict[str, int]:
+    """Every file under ``path`` -> its inode (what a write replaced shows as a new inode)."""
+    return {str(p.relative_to(path)): p.stat().st_ino for p in path.rglob("*") if p.is_file()}
+
+
+def bench_append(tmp: Path, n_stocks: int) -> None:
+    """Appending the last day to an ``n_stocks`` real slice (all dates), against rewriting it whole."""
+    import pandas as pd
+
+    from datasets.append import append_store
+    from datasets.ingest import ingest
+    from datasets.labels import ensure_labels
+    from datasets.schema import APPEND_DATE_CHUNK
+
+    real = _real_data()
+    if real is None:
+        print("append: skipped (no shared real data here)")
+        return
+    df = pd.read_parquet(real / "daily.parquet")
+    df["symbol"] = df["symbol"].astype(str)
+    last = df["date"].max()
+    old_syms = np.sort(df.loc[df["date"] < last, "symbol"].unique())
+    keep = old_syms[:: max(1, len(old_syms) // n_stocks)][:n_stocks]  # no new symbol on the last day
+    df = df[df["symbol"].isin(keep)]
+    df[df["date"] < last].to_parquet(tmp / "old.parquet")
+    df[df["date"] == last].to_parquet(tmp / "day.parquet")
+    kw = dict(symbols_file=real / "stocks.csv", index_file=real / "index_daily.parquet")
+    store = tmp / "a.zarr"
+    write_cube(ensure_labels(ingest([tmp / "old.parquet"], **kw)), store, date_chunk=APPEND_DATE_CHUNK)
+    before = _files(store)
+    total = sum(p.stat().st_size for p in store.rglob("*") if p.is_file()) / 2**20
+    marks = [("start", time.perf_counter(), time.process_time())]
+
+    def mark(msg: str) -> None:
+        """Record a step's start (wall and CPU seconds: the shared machine's load shows in the first)."""
+        marks.append((msg, time.perf_counter(), time.process_time()))
+
+    result = append_store(store, [tmp / "day.parquet"], **kw, step=mark)
+    mark("end")
+    after = _files(store)
+    fresh = [k for k, ino in after.items() if before.get(k) != ino]
+    written = sum((store / k).stat().st_size for k in fresh) / 2**20
+    steps = ", ".join(f"{a[0]} {b[2] - a[2]:.2f}s" for a, b in zip(marks[1:-1], marks[2:], strict=True))
+    cpu_append = marks[-1][2] - marks[0][2]
+    wall_append = marks[-1][1] - marks[0][1]
+    c0 = time.process_time()
+    write_cube(result.cube, tmp / "whole.zarr", date_chunk=APPEND_DATE_CHUNK)
+    cpu_whole = time.process_time() - c0
+    c0 = time.process_time()
+    cube = ensure_labels(ingest([tmp / "old.parquet", tmp / "day.parquet"], **kw))
+    write_cube(cube, tmp / "fresh.zarr", date_chunk=APPEND_DATE_CHUNK)
+    cpu_fresh = time.process_time() - c0
+    print(
+        f"append 1 day to {result.cube.sizes['symbol']} stocks x {result.cube.sizes['date'] - 1} days "
+        f"({result.rewritten} write): CPU {cpu_append:.2f}s, wall {wall_append:.2f}s ({steps}, CPU); "
+        f"rewrote {len(fresh)} of {len(after)} files, {written:.1f} of {total:.1f} MiB; "
+        f"whole-store write of the same cube CPU {cpu_whole:.2f}s; fresh ingest + write CPU "
+        f"{cpu_fresh:.2f}s ({cpu_fresh / cpu_append:.2f}x the append)"
+    )
+
+
 def main() -> None:
-    """Run every data benchmark."""
+    """Run every data benchmark (or one, with --only)."""
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--stocks", type=int, default=5000)
     ap.add_argument("--days", type=int, default=20)
+    ap.add_argument("--append-stocks", type=int, default=500)
+    ap.add_argument("--only", choices=["batches", "io", "synth", "append"], default=None)
     args = ap.parse_args()
-    bench_batches(args.stocks, args.days)
+    run = {args.only} if args.only else {"batches", "io", "synth", "append"}
+    if "batches" in run:
+        bench_batches(args.stocks, args.days)
     tmp = Path(tempfile.mkdtemp(prefix="bench_data_"))
     try:
-        bench_io(tmp)
+        if "io" in run:
+            bench_io(tmp)
+        if "append" in run:
+            bench_append(tmp, args.append_stocks)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    bench_synth_default()
+    if "synth" in run:
+        bench_synth_default()
 
 
 if __name__ == "__main__":

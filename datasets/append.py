@@ -360,6 +360,14 @@ def _json_attrs(attrs: dict) -> dict:
     return out
 
 
+def _date_chunk(path: Path) -> int | None:
+    """The store's chunk length along date (its ``bars``), to keep when it is written whole."""
+    import json
+
+    meta = json.loads((path / "bars" / "zarr.json").read_text())
+    return int(meta["chunk_grid"]["configuration"]["chunk_shape"][0])
+
+
 def append_store(
     store: str | os.PathLike,
     files: Sequence[str | os.PathLike],
@@ -378,7 +386,7 @@ def append_store(
         return dataclasses.replace(result, rewritten="none")
     step("write")
     if result.new_symbols:  # every array's symbol axis changes: write the whole store aside
-        write_cube(result.cube, path)
+        write_cube(result.cube, path, date_chunk=_date_chunk(path))
         return dataclasses.replace(result, rewritten="full")
     _write_tail(result, old, path)
     return dataclasses.replace(result, rewritten="tail")

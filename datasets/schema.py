@@ -175,8 +175,30 @@ def read_store(path: str | os.PathLike, validate: bool = True, load: bool = True
     return cube
 
 
-def write_cube(cube: xr.Dataset, path: str | os.PathLike, overwrite: bool = True) -> Path:
-    """Write ``cube`` to a Zarr v3 store atomically: written aside, then renamed over ``path``."""
+#: Dates per Zarr chunk in stores meant to grow by ``zoo data append``: an append rewrites only the
+#: chunks from the first changed date on (about the last 21 dates: labels), so small date chunks
+#: keep it to a few percent of the store.
+APPEND_DATE_CHUNK = 64
+
+
+def _date_chunks(cube: xr.Dataset, date_chunk: int) -> dict[str, dict[str, tuple[int, ...]]]:
+    """Zarr encodings: ``date_chunk`` dates x every symbol and field, one universe/index/horizon each."""
+    out = {}
+    for name, var in cube.data_vars.items():
+        if "date" in var.dims:
+            sizes = {"date": date_chunk, "symbol": cube.sizes.get("symbol", 1), "field": cube.sizes["field"]}
+            out[name] = {"chunks": tuple(min(sizes.get(d, 1), var.sizes[d]) or 1 for d in var.dims)}
+    return out
+
+
+def write_cube(
+    cube: xr.Dataset, path: str | os.PathLike, overwrite: bool = True, date_chunk: int | None = None
+) -> Path:
+    """Write ``cube`` to a Zarr v3 store atomically: written aside, then renamed over ``path``.
+
+    ``date_chunk`` chunks every dated variable by that many dates (whole symbol and field axes);
+    None leaves chunking to Zarr.
+    """
     path = Path(path)
     if path.exists() and not overwrite:
         raise DataError(f"{path}: already exists (pass overwrite to replace it)")
@@ -185,7 +207,9 @@ def write_cube(cube: xr.Dataset, path: str | os.PathLike, overwrite: bool = True
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _zarr_prepare(cube).to_zarr(tmp, mode="w", consolidated=False, zarr_format=3)
+            prep = _zarr_prepare(cube)
+            encoding = _date_chunks(prep, date_chunk) if date_chunk else None
+            prep.to_zarr(tmp, mode="w", consolidated=False, zarr_format=3, encoding=encoding)
         if path.exists():
             old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
             os.replace(path, old)

@@ -319,13 +319,27 @@ def test_a_failed_write_leaves_the_old_store_whole(fail_at, tmp_path, monkeypatc
 
 
 def test_a_tail_write_never_touches_the_old_files(tmp_path):
-    """The clone is hard links: a write into it must make new files, never change a linked one."""
-    store, files = _store(tmp_path)
+    """The clone is hard links: a write into it makes new files, never changes a linked one."""
+    files = _write(_pieces(_market(), [60]), tmp_path)
+    store = tmp_path / "s.zarr"
+    write_cube(ensure_labels(ingest(files[:1])), store, date_chunk=16)
     before = store_digest(store)
     snapshot = tmp_path / "snapshot"
     shutil.copytree(store, snapshot, copy_function=os.link)  # shares every inode with the store
-    assert append_store(store, [files[1]]).rewritten == "tail"
+    inode = {p.relative_to(store): p.stat().st_ino for p in store.rglob("*") if p.is_file()}
+    result = append_store(store, [files[1]])
+    assert result.rewritten == "tail" and result.first_changed == pd.Timestamp("2021-02-26")  # date 39
     assert store_digest(snapshot) == before
+    assert_same_cube(read_store(store), ensure_labels(ingest(files)))
+    # only the date chunks from the first changed date's (39 // 16 = 2) on were written
+    for var in ("bars", "size", "label_raw", "in_universe"):
+        for p in (store / var / "c").rglob("*"):
+            if p.is_file():
+                block = int(
+                    p.relative_to(store / var / "c").parts[list(read_store(store)[var].dims).index("date")]
+                )
+                kept = inode.get(p.relative_to(store)) == p.stat().st_ino
+                assert kept == (block < 2), (var, p)
 
 
 def test_cli_append(tmp_path, capsys):

@@ -126,6 +126,7 @@ def ingest(
     from datasets import write_cube
     from datasets.ingest import ingest as run_ingest
     from datasets.labels import ensure_labels
+    from datasets.schema import APPEND_DATE_CHUNK
 
     here = files[0].parent
     if symbols is None and (here / "stocks.csv").exists():
@@ -138,7 +139,7 @@ def ingest(
     cube = run_ingest(files, symbols, index, size_proxy=size_proxy, sectors=sectors)
     if labels:
         cube = ensure_labels(cube, horizons=(10, 20))
-    write_cube(cube, out)
+    write_cube(cube, out, date_chunk=APPEND_DATE_CHUNK)  # small date chunks: appends rewrite little
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     typer.echo(
         f"wrote {out}: {cube.sizes['date']} days x {cube.sizes['symbol']} stocks in "
