@@ -385,7 +385,8 @@ def append_store(
     if not len(result.new_dates):
         return dataclasses.replace(result, rewritten="none")
     step("write")
-    if result.new_symbols:  # every array's symbol axis changes: write the whole store aside
+    if result.new_symbols or set(result.cube.data_vars) != set(old.data_vars):
+        # every array's symbol axis changes, or a variable is new (index levels): write it all aside
         write_cube(result.cube, path, date_chunk=_date_chunk(path))
         return dataclasses.replace(result, rewritten="full")
     _write_tail(result, old, path)

@@ -282,6 +282,17 @@ def test_more_refusals_keep_the_store(tmp_path):
     )
 
 
+def test_an_index_file_given_later_adds_the_levels(tmp_path):
+    store, files = _store(tmp_path)
+    dates = pd.bdate_range("2021-01-04", periods=90)
+    index = tmp_path / "index.csv"
+    pd.DataFrame({"date": dates, "symbol": "000300.SH", "close": np.linspace(4000, 4100, 90)}).to_csv(
+        index, index=False
+    )
+    assert append_store(store, [files[1]], index_file=index).rewritten == "full"
+    assert_same_cube(read_store(store), ensure_labels(ingest(files, index_file=index)))
+
+
 class Boom(Exception):
     pass
 
