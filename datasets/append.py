@@ -56,7 +56,7 @@ class AppendResult:
     new_symbols: list[str]
     first_changed: pd.Timestamp | None  # the earliest stored date whose values changed, None if none
     skipped_rows: int  # rows re-sent for stored (date, symbol) cells with identical values
-    rewritten: str = ""  # "tail" (changed dates only) or "full" (symbol axis changed), set on write
+    rewritten: str = ""  # on write: "tail" (changed dates only), "full" (new symbol or variable), "none"
 
 
 def _read_new(files: Sequence[str | os.PathLike], cube: xr.Dataset, where: str) -> tuple[pd.DataFrame, int]:
