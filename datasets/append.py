@@ -34,6 +34,7 @@ from datasets.ingest import (
     _cells,
     _check_across_files,
     _fail,
+    _provenance_name,
     derive_cube,
     index_levels,
     read_long,
@@ -246,7 +247,7 @@ def append_cube(
         if "index_close" in cube:  # stored days keep their levels; the file only adds the new ones
             levels[:, : len(old_dates)] = np.asarray(cube["index_close"].values)
     span = f"{new_dates[0].date()}..{new_dates[-1].date()}"
-    source = f"{cube.attrs['source']}; append of {', '.join(str(Path(f).resolve()) for f in files)} ({span})"
+    source = f"{cube.attrs['source']}; append of {', '.join(_provenance_name(f) for f in files)} ({span})"
     new = derive_cube(
         cells,
         dates,
