@@ -166,9 +166,10 @@ def _ui(
 ) -> None:
     """Start the MLflow UI on the tracking store (127.0.0.1 only) and print its address; Ctrl-C stops it."""
     from zoo.train import tracking
-    from zoo.train.ui import mark_experiments, runs_table_url, start_ui
+    from zoo.train.ui import interrupt_on_termination, mark_experiments, runs_table_url, start_ui
 
     uri = uri or tracking.tracking_uri()
+    interrupt_on_termination()  # a SIGTERM while the server starts stops it too
     announce_store(uri)
     experiments = mark_experiments(uri)
     # a first start imports MLflow's server app: minutes on a busy machine
@@ -185,8 +186,9 @@ def _server(
     port: int = typer.Option(5000, "--port", help="Port (0: a free one)."),
 ) -> None:
     """A tracking server for a cluster: sqlite + served artifacts in FOLDER; prints the URI to use."""
-    from zoo.train.ui import HOST, start_tracking_server
+    from zoo.train.ui import HOST, interrupt_on_termination, start_tracking_server
 
+    interrupt_on_termination()
     if host != HOST:
         typer.echo(
             f"warning: the MLflow server will listen on {host} with no authentication: anyone who can "

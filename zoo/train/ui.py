@@ -36,6 +36,24 @@ def log_folder(uri: str) -> Path:
     return db.resolve().parent if db is not None else runs.zoo_home()
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def interrupt_on_termination() -> dict:
+    """Turn SIGTERM and SIGHUP into KeyboardInterrupt (as Ctrl-C), so ``finally`` blocks stop servers.
+
+    Returns the previous handlers; in a thread other than the main one nothing changes.
+    """
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            previous[sig] = signal.signal(sig, _interrupt)
+        except ValueError:  # not the main thread: only Ctrl-C and the server's own exit apply
+            break
+    return previous
+
+
 @attrs.define
 class UIServer:
     """A running ``mlflow server`` process and the address it answers on."""
@@ -51,15 +69,7 @@ class UIServer:
         us, once); a SIGTERM to this process would otherwise end it and leave the group running.
         """
 
-        def _stop(signum, frame) -> None:
-            raise KeyboardInterrupt
-
-        previous = {}
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
-                previous[sig] = signal.signal(sig, _stop)
-            except ValueError:  # not the main thread: only Ctrl-C and the server's own exit apply
-                break
+        previous = interrupt_on_termination()
         try:
             while self.process.poll() is None:
                 time.sleep(0.2)
@@ -135,17 +145,21 @@ def start_server(
     url = f"http://{HOST if host in ('0.0.0.0', '::') else host}:{port}"
     server = UIServer(proc, url, log_path)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise TrainingError(f"the {what} exited with code {proc.returncode}; its log says:\n{tail}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return server
-        except OSError:
-            pass
-        time.sleep(0.5)
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise TrainingError(f"the {what} exited with code {proc.returncode}; its log says:\n{tail}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return server
+            except OSError:
+                pass
+            time.sleep(0.5)
+    except BaseException:  # Ctrl-C or SIGTERM while it starts: its process group must not outlive us
+        server.stop()
+        raise
     server.stop()
     raise TrainingError(f"the {what} did not answer on {url} within {timeout:.0f}s; see {log_path}")
 
