@@ -25,7 +25,7 @@ from evaluation.baselines import short_name
 from evaluation.report import EvalResult, evaluate
 from zoo import runs
 from zoo.errors import EvaluationError, SpecError
-from zoo.runs import local_artifact, open_client, resolve_parents, tracking_uri
+from zoo.runs import local_artifact, open_client, reports_dir, resolve_parents, tracking_uri
 from zoo.specs.evaluate import EvalSpec
 from zoo.specs.loader import converter, load_section
 
@@ -142,7 +142,7 @@ def evaluate_runs(
     spec = apply_overrides(spec, overrides) if overrides else spec
     cube = cube if cube is not None else _open_cube(store, next(iter(names.values())))
     stacked = xr.concat(scores, dim="model", join="outer").rename("score")
-    out = Path(out_dir) if out_dir is not None else runs.reports_dir(experiment)
+    out = Path(out_dir) if out_dir is not None else reports_dir(experiment)
     for note in notes:
         echo(f"note: {note}")
     result = evaluate(
