@@ -35,8 +35,10 @@ def repo_root() -> Path | None:
 
 
 def reports_dir(study: str) -> Path:
-    """``<zoo home>/reports/<study>``, the study name made safe as a folder name."""
-    return zoo_home() / REPORTS_DIR / re.sub(r"[^A-Za-z0-9_.-]+", "_", study)
+    """``reports/<study>`` in the zoo home (relative when that is the working folder, as printed)."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", study)
+    home = Path(REPORTS_DIR) if not os.environ.get(HOME_ENV, "").strip() else zoo_home() / REPORTS_DIR
+    return home / slug
 
 
 def tracking_uri(uri: str | None = None, spec_uri: str = "") -> str:
