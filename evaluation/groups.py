@@ -26,6 +26,9 @@ from evaluation.ic import rank_rows
 from zoo.errors import EvaluationError
 
 TRADING_DAYS = 252
+#: A calendar year with fewer TOP-return days than this (a quarter) gets no annualised number in the
+#: per-year table: a Sharpe from a handful of days (the held week after a test year's end) is noise.
+MIN_YEAR_DAYS = 63
 EXCLUDE_DEFAULT: tuple[str, ...] = ("limit_up", "limit_down", "suspended")
 
 
@@ -167,19 +170,50 @@ class GroupResult:
             "n_days": int(held.sum()),
         }
 
-    def yearly_excess(self) -> pd.DataFrame:
-        """Per calendar year: TOP excess return (compounded), excess Sharpe and excess max drawdown."""
-        ex = self.excess()
-        years = ex.index.year
+    def yearly_excess(self, min_days: int = MIN_YEAR_DAYS) -> pd.DataFrame:
+        """Per calendar year: TOP excess return (compounded), excess Sharpe, excess max drawdown, days.
+
+        The return is the year's own (not annualised). A year with fewer than ``min_days`` days with
+        a TOP return (a partial year) has no Sharpe: annualising a few days' mean and spread means nothing.
+        """
+        ex = self.excess().dropna()
         rows = {
             int(y): {
                 "excess_return": float(np.prod(1 + e.to_numpy()) - 1),
-                "excess_sharpe": sharpe(e),
+                "excess_sharpe": sharpe(e) if e.size >= min_days else float("nan"),
                 "excess_max_drawdown": max_drawdown(e),
+                "n_days": int(e.size),
             }
-            for y, e in ex.groupby(years)
+            for y, e in ex.groupby(ex.index.year)
         }
-        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("year")
+        cols = ["excess_return", "excess_sharpe", "excess_max_drawdown", "n_days"]
+        return pd.DataFrame.from_dict(rows, orient="index", columns=cols).rename_axis("year")
+
+    def group_navs(self) -> pd.DataFrame:
+        """Compounded NAV (start 1) of every group and the universe benchmark over the held days."""
+        return (1 + self.returns.fillna(0.0)).cumprod()
+
+    def spread(self) -> pd.Series:
+        """Daily return of the TOP group minus the bottom group (1): alphalens' top-minus-bottom spread."""
+        return (self.returns[self.top] - self.returns[1]).rename("spread")
+
+    def spread_stats(self) -> dict[str, float]:
+        """The spread's mean daily return (and x 252), its t-statistic, and its compounded return."""
+        x = self.spread().dropna().to_numpy(dtype=np.float64)
+        n = x.size
+        mean = float(x.mean()) if n else float("nan")
+        std = float(x.std(ddof=1)) if n > 1 else float("nan")
+        return {
+            "mean_daily": mean,
+            "mean_annual": mean * TRADING_DAYS,
+            "t_stat": mean / (std / np.sqrt(n)) if std > 0 else float("nan"),
+            "cumulative": float(np.prod(1 + x) - 1) if n else float("nan"),
+            "n_days": float(n),
+        }
+
+    def turnover_by_group(self) -> pd.Series:
+        """Mean one-way turnover of every group over its rebalances (first build and gaps left out)."""
+        return self.turnover.mean().rename_axis("group").rename("turnover")
 
 
 def annualised_return(r: pd.Series) -> float:

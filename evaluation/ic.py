@@ -272,3 +272,59 @@ def _with_model_dim(scores: xr.DataArray) -> xr.DataArray:
     if set(scores.dims) != {"model", "date", "symbol"}:
         raise EvaluationError(f"scores must have dims (model, date, symbol), got {scores.dims}")
     return scores.transpose("model", "date", "symbol")
+
+
+def ic_stats(ic: pd.Series) -> dict[str, float]:
+    """alphalens' information table of a daily IC series: mean, std, risk-adjusted, t-stat, p, skew, kurtosis.
+
+    t-stat = mean / (std / sqrt(n)) of the dates with an IC (a one-sample t-test of mean 0; the dates
+    overlap when the horizon is longer than a day, so it overstates the evidence, as alphalens' does);
+    p is its two-sided p-value; kurtosis is the excess (Fisher) kurtosis.
+    """
+    from scipy import stats
+
+    x = ic.dropna().to_numpy(dtype=np.float64)
+    n = x.size
+    out = dict.fromkeys(("mean", "std", "risk_adjusted", "t_stat", "p_value", "skew", "kurtosis"), np.nan)
+    out["n_dates"] = float(n)
+    if n < 2:
+        return out
+    mean, std = float(x.mean()), float(x.std(ddof=1))
+    out.update(mean=mean, std=std)
+    if std > 0:
+        t = mean / (std / np.sqrt(n))
+        out.update(
+            risk_adjusted=mean / std,
+            t_stat=float(t),
+            p_value=float(2 * stats.t.sf(abs(t), n - 1)),
+            skew=float(stats.skew(x)),
+            kurtosis=float(stats.kurtosis(x)),
+        )
+    return out
+
+
+def monthly_ic(ic: pd.Series) -> pd.DataFrame:
+    """Mean IC per calendar month: rows years, columns months 1..12 (NaN where a month has no IC)."""
+    x = ic.dropna()
+    idx = pd.DatetimeIndex(x.index)
+    table = x.groupby([idx.year.rename("year"), idx.month.rename("month")]).mean().unstack("month")
+    return table.reindex(columns=range(1, 13))
+
+
+def rank_autocorrelation(
+    score: xr.DataArray, rows: np.ndarray, mask: np.ndarray | None = None, min_count: int = MIN_STOCKS
+) -> pd.Series:
+    """Spearman correlation of the score at each of ``rows`` (dates) with the score at the previous one.
+
+    Over the stocks scored at both dates (and in ``mask`` at the later one); alphalens' factor rank
+    autocorrelation, here at the rebalance dates, so 1 - it tracks the turnover of the groups.
+    """
+    values = score.transpose("date", "symbol").values
+    rows = np.asarray(rows)
+    if rows.size < 2:
+        return pd.Series([], index=pd.DatetimeIndex([], name="date"), name="rank_autocorr", dtype=float)
+    later, earlier = values[rows[1:]], values[rows[:-1]]
+    m = None if mask is None else np.asarray(mask)[rows[1:]]
+    ac = cross_corr(later, earlier, method="spearman", mask=m, min_count=min_count)
+    dates = pd.DatetimeIndex(score["date"].values[rows[1:]], name="date")
+    return pd.Series(ac, index=dates, name="rank_autocorr")

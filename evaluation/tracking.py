@@ -9,13 +9,13 @@ evaluates all of them together (one model per parent, named by its spec); writes
 
 from __future__ import annotations
 
-import re
 import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tomli_w
@@ -25,7 +25,7 @@ from evaluation.baselines import short_name
 from evaluation.report import EvalResult, evaluate
 from zoo import runs
 from zoo.errors import EvaluationError, SpecError
-from zoo.runs import local_artifact, open_client, resolve_parents, run_labels, tracking_uri
+from zoo.runs import local_artifact, open_client, reports_dir, resolve_parents, run_labels, tracking_uri
 from zoo.specs.evaluate import EvalSpec
 from zoo.specs.loader import converter, load_section
 
@@ -94,12 +94,14 @@ def evaluate_runs(
 ) -> StudyEvaluation:
     """Evaluate a study / run(s) from MLflow; write and log tables, plots, metrics and the report.
 
-    ``out_dir`` defaults to ``reports/<study>``; ``cube`` skips opening the runs' data store (tests).
+    ``out_dir`` defaults to ``reports/<study>`` in the zoo home (``$ZOO_HOME`` or here); ``cube``
+    skips opening the runs' data store (tests).
     """
     c = open_client(tracking_uri(uri), EvaluationError)
     experiment, runs, skipped = resolve_parents(c, target, EvaluationError)
     notes: list[str] = list(skipped)
     scores, names, spec, store, fingerprint = [], {}, None, None, None
+    provenance: dict[str, dict[str, str]] = {}
     plugins: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for run, name in zip(runs, run_labels(runs), strict=True):
@@ -112,6 +114,7 @@ def evaluate_runs(
                 continue
             scores.append(load_score(path, rid).expand_dims(model=[name]))
             names[name] = rid
+            provenance[name] = run_provenance(run)
             try:
                 text = local_artifact(c, rid, SPEC_ARTIFACT, tmp, EvaluationError).read_text()
                 this_spec = eval_spec_from_toml(text, f"run {rid} {SPEC_ARTIFACT}")
@@ -136,8 +139,7 @@ def evaluate_runs(
     spec = apply_overrides(spec, overrides) if overrides else spec
     cube = cube if cube is not None else _open_cube(store, next(iter(names.values())))
     stacked = xr.concat(scores, dim="model", join="outer").rename("score")
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", experiment)
-    out = Path(out_dir) if out_dir is not None else Path("reports") / slug
+    out = Path(out_dir) if out_dir is not None else reports_dir(experiment)
     for note in notes:
         echo(f"note: {note}")
     result = evaluate(
@@ -147,6 +149,7 @@ def evaluate_runs(
         out,
         title=f"DecompZoo evaluation: {experiment}",
         plugins=tuple(dict.fromkeys(plugins)),
+        provenance=provenance_table(provenance),
     )
     if log_to_mlflow:
         # the baselines were scored on every model's cells together: each parent gets the same numbers
@@ -157,7 +160,73 @@ def evaluate_runs(
             for path in dict.fromkeys(result.files):  # this evaluation's files only, not stale ones
                 c.log_artifact(rid, str(path), ARTIFACT_DIR)
             _log_metrics(c, rid, {**result.metrics[model], **base})
+            _log_metrics(c, rid, headline_metrics(result, model), prefix="")
     return StudyEvaluation(result=result, parents=names, out_dir=out, experiment=experiment, notes=notes)
+
+
+#: Training settings shown in the report's provenance table: flattened spec key, label.
+TRAIN_KEYS: tuple[tuple[str, str], ...] = (
+    ("train.loss.name", "loss"),
+    ("train.test_years", "test years"),
+    ("train.seeds", "seeds"),
+    ("train.train_years", "train years"),
+    ("train.valid_years", "valid years"),
+    ("train.max_epochs", "max epochs"),
+    ("train.patience", "patience"),
+    ("train.days_per_epoch", "days per epoch (0: all)"),
+    ("train.lr", "learning rate"),
+)
+
+
+def _train_defaults() -> dict[str, str]:
+    """The ``[train]`` defaults (the report's settings) as the strings MLflow params hold."""
+    import json
+
+    import attrs
+
+    from zoo.specs import TrainSpec
+
+    out = {}
+    for f in attrs.fields(TrainSpec):
+        default = f.default.factory() if isinstance(f.default, attrs.Factory) else f.default
+        if isinstance(default, tuple) and default:
+            out[f"train.{f.name}"] = json.dumps(list(default))
+        elif isinstance(default, int | float) and not isinstance(default, bool):
+            out[f"train.{f.name}"] = str(default)
+    return out
+
+
+def run_provenance(run) -> dict[str, str]:
+    """Where a parent run's scores come from: run, spec hash, commit, data and its training settings.
+
+    A setting that differs from the ``[train]`` default (the report's) is shown as "value (default D)":
+    those are the run's training cuts.
+    """
+    tags, params = run.data.tags, run.data.params
+    defaults = _train_defaults()
+    out = {
+        "run": run.info.run_id,
+        "status": run.info.status,
+        "spec hash": tags.get("zoo.spec_hash", "?"),
+        "git commit": tags.get("zoo.git_commit", "?"),
+        "zoo version": tags.get("zoo.version", "?"),
+        "data": f"{tags.get('zoo.data_store', '?')} ({tags.get('zoo.data_fingerprint', '?')})",
+    }
+    for key, label in TRAIN_KEYS:
+        value = params.get(key, "?")
+        default = defaults.get(key)
+        out[label] = value if default is None or value in ("?", default) else f"{value} (default {default})"
+    return out
+
+
+def provenance_table(rows: Mapping[str, Mapping[str, str]]) -> Any:
+    """The per-model provenance as a table (rows: what, columns: models), with the evaluation's own commit."""
+    import pandas as pd
+
+    table = pd.DataFrame(rows)
+    table.index.name = "provenance"
+    evaluated = pd.DataFrame({m: [runs.git_commit()] for m in rows}, index=["evaluated at commit"])
+    return pd.concat([table, evaluated]).rename_axis("provenance")
 
 
 def _spec_plugins(text: str) -> list[str]:
@@ -169,10 +238,22 @@ def _spec_plugins(text: str) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
-def _log_metrics(c, run_id: str, metrics: Mapping[str, float]) -> None:
+#: Prefix of the metrics the MLflow UI lists first (the trainer's ``tracking.HEADLINE_PREFIX``).
+HEADLINE_PREFIX = "0_"
+
+
+def headline_metrics(result: EvalResult, model: str) -> dict[str, float]:
+    """``0_TOP_excess_<universe>``: the TOP group's annualised excess, beside the trainer's headline ICs."""
+    return {
+        f"{HEADLINE_PREFIX}TOP_excess_{u}": result.metrics[model][f"top.{u}.excess_ann_return"]
+        for u in result.ladders
+    }
+
+
+def _log_metrics(c, run_id: str, metrics: Mapping[str, float], prefix: str = METRIC_PREFIX) -> None:
     from mlflow.entities import Metric
 
     ts = int(time.time() * 1000)
-    items = [Metric(METRIC_PREFIX + k, float(v), ts, 0) for k, v in metrics.items() if np.isfinite(v)]
+    items = [Metric(prefix + k, float(v), ts, 0) for k, v in metrics.items() if np.isfinite(v)]
     for i in range(0, len(items), 900):  # MLflow's log_batch takes at most 1000 metrics
         c.log_batch(run_id, metrics=items[i : i + 900])

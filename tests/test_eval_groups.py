@@ -167,6 +167,32 @@ def test_hand_computed_returns_turnover_drawdown():
     assert yearly.index.tolist() == [2021]
     ex = expected - (bnav / np.r_[1.0, bnav[:-1]] - 1)
     assert yearly.loc[2021, "excess_return"] == pytest.approx(np.prod(1 + ex) - 1, rel=1e-5)
+    # nine days are a partial year: no annualised Sharpe unless the rule's threshold allows it
+    assert yearly.loc[2021, "n_days"] == 9 and np.isnan(yearly.loc[2021, "excess_sharpe"])
+    short = res.yearly_excess(min_days=9).loc[2021, "excess_sharpe"]
+    assert short == pytest.approx(ex.mean() / ex.std(ddof=1) * np.sqrt(252), rel=1e-5)
+    assert yearly.loc[2021, "excess_max_drawdown"] == pytest.approx(stats["excess_max_drawdown"])
+    # alphalens' additions: cumulative return per group, top-minus-bottom spread, turnover per group
+    bottom_r = bottom / np.r_[1.0, bottom[:-1]] - 1
+    navs = res.group_navs()
+    np.testing.assert_allclose(navs[2].to_numpy(), nav, rtol=1e-6)
+    np.testing.assert_allclose(navs[1].to_numpy(), bottom, rtol=1e-6)
+    np.testing.assert_allclose(navs["universe"].to_numpy(), bnav, rtol=1e-6)
+    spread = expected - bottom_r
+    np.testing.assert_allclose(res.spread().to_numpy(), spread, rtol=1e-6, atol=1e-12)
+    sp = res.spread_stats()
+    assert sp["mean_daily"] == pytest.approx(spread.mean(), rel=1e-6)
+    assert sp["mean_annual"] == pytest.approx(252 * spread.mean(), rel=1e-6)
+    assert sp["t_stat"] == pytest.approx(stats_t(spread), rel=1e-6)
+    assert sp["cumulative"] == pytest.approx(np.prod(1 + spread) - 1, rel=1e-6)
+    assert res.turnover_by_group().to_dict() == pytest.approx({1: 0.6, 2: 0.5})
+
+
+def stats_t(x: np.ndarray) -> float:
+    """scipy's one-sample t statistic against a mean of 0."""
+    from scipy import stats
+
+    return float(stats.ttest_1samp(x, 0.0).statistic)
 
 
 def test_excluded_stocks_are_never_bought():

@@ -251,3 +251,60 @@ def test_cross_corr_of_a_constant_row_is_nan(dtype):
         ref = pearsonr if method == "pearson" else spearmanr
         want = [ref(a[i].astype(np.float64), b[i].astype(np.float64))[0] for i in (2, 3)]
         np.testing.assert_allclose(got[2:], want, rtol=1e-6)
+
+
+def test_ic_stats_match_scipy():
+    from scipy import stats
+
+    from evaluation.ic import ic_stats
+
+    rng = np.random.default_rng(3)
+    ic = pd.Series(rng.normal(0.03, 0.1, 200), index=pd.bdate_range("2021-01-04", periods=200))
+    ic.iloc[[5, 50]] = np.nan  # dates without an IC count in nothing
+    x = ic.dropna().to_numpy()
+    out = ic_stats(ic)
+    t = stats.ttest_1samp(x, 0.0)
+    assert out["t_stat"] == pytest.approx(t.statistic, rel=1e-10)
+    assert out["p_value"] == pytest.approx(t.pvalue, rel=1e-8)
+    assert out["mean"] == pytest.approx(x.mean()) and out["std"] == pytest.approx(x.std(ddof=1))
+    assert out["risk_adjusted"] == pytest.approx(x.mean() / x.std(ddof=1))
+    assert out["skew"] == pytest.approx(stats.skew(x)) and out["kurtosis"] == pytest.approx(stats.kurtosis(x))
+    assert out["n_dates"] == 198
+    assert np.isnan(ic_stats(ic.iloc[:1])["t_stat"])
+
+
+def test_monthly_ic_by_hand():
+    from evaluation.ic import monthly_ic
+
+    idx = pd.DatetimeIndex(["2021-01-04", "2021-01-05", "2021-03-01", "2022-01-03"])
+    table = monthly_ic(pd.Series([0.1, 0.3, -0.2, np.nan], index=idx))
+    assert table.index.tolist() == [2021] and table.columns.tolist() == list(range(1, 13))
+    assert table.loc[2021, 1] == pytest.approx(0.2) and table.loc[2021, 3] == pytest.approx(-0.2)
+    assert table.loc[2021].isna().sum() == 10
+
+
+def test_rank_autocorrelation_matches_scipy_date_by_date():
+    from scipy import stats
+
+    from evaluation.ic import rank_autocorrelation
+
+    rng = np.random.default_rng(4)
+    n_d, n_s = 12, 30
+    values = np.cumsum(rng.normal(size=(n_d, n_s)), axis=0)
+    values[rng.random(values.shape) < 0.1] = np.nan
+    score = xr.DataArray(
+        values,
+        dims=("date", "symbol"),
+        coords={"date": pd.bdate_range("2021-01-04", periods=n_d), "symbol": [f"S{i}" for i in range(n_s)]},
+    )
+    mask = rng.random(values.shape) < 0.9
+    rows = np.array([1, 4, 6, 11])
+    ac = rank_autocorrelation(score, rows, mask, min_count=5)
+    assert list(ac.index) == list(score["date"].values[rows[1:]])
+    for k in range(1, rows.size):
+        a, b = values[rows[k]], values[rows[k - 1]]
+        ok = np.isfinite(a) & np.isfinite(b) & mask[rows[k]]
+        assert ac.iloc[k - 1] == pytest.approx(stats.spearmanr(a[ok], b[ok]).statistic, rel=1e-10)
+    # a score that keeps its ranks has autocorrelation 1
+    steady = score.copy(data=np.tile(np.arange(n_s, dtype=float), (n_d, 1)))
+    assert rank_autocorrelation(steady, rows).to_numpy() == pytest.approx(1.0)

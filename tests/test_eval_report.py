@@ -138,3 +138,63 @@ def test_single_score_and_bad_inputs():
 def test_markdown_table_shape():
     df = pd.DataFrame({"a": [1.0, np.nan]}, index=pd.Index(["x", "y"], name="k"))
     assert markdown_table(df).splitlines() == ["| k | a |", "|---|---|", "| x | 1 |", "| y | n/a |"]
+
+
+def test_tear_sheet_numbers_formatting_and_partial_year(tmp_path):
+    """alphalens' additions against independent computations; percentages; a partial year not annualised."""
+    from scipy import stats
+
+    from evaluation.groups import MIN_YEAR_DAYS, weekly_schedule
+    from evaluation.report import formatted
+
+    rng = np.random.default_rng(1)
+    n_dates, n_sym = 150, 40
+    close = 10 * np.exp(np.cumsum(rng.normal(0, 0.02, (n_dates, n_sym)), axis=0))
+    # 2021-08-02 + 150 business days ends a few days into 2022: a partial last year
+    cube = tiny_cube(close, start="2021-08-02")
+    fwd = forward_returns(cube, 5)
+    score = (fwd + 0.05 * xr.DataArray(rng.normal(size=close.shape), coords=fwd.coords, dims=fwd.dims)).where(
+        np.arange(n_dates)[:, None] >= 20
+    )
+    scores = score.expand_dims(model=["M"]).rename("score")
+    spec = EvalSpec(
+        horizons=(5,), universes=("all",), groups={"all": 4}, min_stocks=5, styles=(), baselines=()
+    )
+    res = evaluate(scores, cube, spec, tmp_path)
+    # IC t-stat and friends equal scipy's on the daily series
+    ic = res.ic_series[("M", 5, "all")].dropna().to_numpy()
+    assert res.ic_stats.loc[(5, "t-stat (IC)"), "M"] == pytest.approx(stats.ttest_1samp(ic, 0).statistic)
+    assert res.ic_stats.loc[(5, "IC skew"), "M"] == pytest.approx(stats.skew(ic))
+    # monthly IC = the mean of that month's daily ICs
+    daily = res.ic_series[("M", 5, "all")]
+    sept = daily[(daily.index.year == 2021) & (daily.index.month == 9)].mean()
+    assert res.monthly_ic["M"].loc[2021, 9] == pytest.approx(sept)
+    # rank autocorrelation between consecutive weekly signals, by scipy
+    signal, _ = weekly_schedule(cube["date"].values)
+    ac = res.rank_autocorr["M"]
+    k = int(np.searchsorted(signal, np.flatnonzero(cube["date"].values == ac.index[3].to_datetime64())[0]))
+    a, b = score.values[signal[k]], score.values[signal[k - 1]]
+    ok = np.isfinite(a) & np.isfinite(b)
+    assert ac.iloc[3] == pytest.approx(stats.spearmanr(a[ok], b[ok]).statistic)
+    # spread and turnover tables come from the group test
+    g = res.groups[("M", "all")]
+    sp = (g.returns[4] - g.returns[1]).dropna()
+    assert res.spread_tables["all"].loc["Mean daily spread", "M"] == pytest.approx(sp.mean())
+    assert res.turnover_tables["all"]["M"].tolist() == pytest.approx(g.turnover.mean().tolist())
+    # the partial year: its days are counted, its Sharpe is not annualised
+    yearly = res.yearly_tables["all"]["M"]
+    assert 0 < yearly.loc[(2022, "Days")] < MIN_YEAR_DAYS and np.isnan(yearly.loc[(2022, "Excess Sharpe")])
+    assert yearly.loc[(2021, "Days")] >= MIN_YEAR_DAYS and np.isfinite(yearly.loc[(2021, "Excess Sharpe")])
+    # the page: percentages for returns, the new figures embedded, a scrolling box around each table
+    page = (tmp_path / "report.html").read_text()
+    ann = res.top_tables["all"].loc["Annualised return", "M"]
+    assert f"<td>{ann * 100:.2f}%</td>" in page
+    assert f"<td>{res.ladders['all'].loc[4, 'M'] * 100:.2f}%</td>" in page
+    for png in ("ic_hist_qq_5d", "ic_monthly_5d", "group_navs_all", "spread_all", "rank_autocorr_all"):
+        assert f'alt="{png}"' in page and (tmp_path / f"{png}.png").stat().st_size > 1000, png
+    assert "t-stat (IC)" in page and "Mean one-way turnover by group" in page
+    assert page.count("<div class='scroll'>") == page.count("<table>")
+    text = formatted(
+        pd.DataFrame({"m": [0.1234, 1.5, np.nan]}, index=["r", "s", "t"]), {"r": "pct", "s": "num2"}
+    )
+    assert text["m"].tolist() == ["12.34%", "1.50", "n/a"]

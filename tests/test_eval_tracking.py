@@ -89,6 +89,12 @@ def test_study_is_evaluated_and_logged(store, tmp_path):
     logged = {f.path for f in c.list_artifacts(ids["weak"], "evaluation")}
     assert {"evaluation/report.html", "evaluation/ic_5d.csv", "evaluation/factor_corr.md"} <= logged
     assert "evaluation/styles.png" in logged and "evaluation/stale.csv" not in logged
+    # the headline TOP excess sorts first in the UI; the report says where each score comes from
+    assert good["0_TOP_excess_all"] == pytest.approx(good["eval.top.all.excess_ann_return"])
+    page = study.report.read_text()
+    assert "Where the scores come from" in page and ids["good"] in page and "evaluated at commit" in page
+    prov = study.result.provenance
+    assert prov.loc["run", "weak"] == ids["weak"] and prov.loc["spec hash", "good"] == "?"
 
 
 def test_a_child_run_id_evaluates_its_parent_only(store, tmp_path):
@@ -140,3 +146,29 @@ def test_unknown_target_and_bad_overrides(store):
         tracking.apply_overrides(EvalSpec(), ["evaluate.label=excess"])
     with pytest.raises(EvaluationError, match="spec.toml"):
         tracking.eval_spec_from_toml("[evaluate]\nhorizons = [0]\n", "run x spec.toml")
+
+
+def test_provenance_marks_training_cuts_against_the_defaults():
+    from types import SimpleNamespace
+
+    run = SimpleNamespace(
+        info=SimpleNamespace(run_id="r1", status="FINISHED"),
+        data=SimpleNamespace(
+            tags={
+                "zoo.spec_hash": "abc123def456",
+                "zoo.git_commit": "deadbeef",
+                "zoo.data_store": "embedded",
+            },
+            params={
+                "train.max_epochs": "2",
+                "train.seeds": "[0]",
+                "train.patience": "15",
+                "train.lr": "0.001",
+            },
+        ),
+    )
+    prov = tracking.run_provenance(run)
+    assert prov["spec hash"] == "abc123def456" and prov["git commit"] == "deadbeef"
+    assert prov["max epochs"] == "2 (default 100)" and prov["seeds"] == "[0] (default [0, 42, 3407])"
+    assert prov["patience"] == "15" and prov["learning rate"] == "0.001"  # the report's own: no mark
+    assert prov["test years"] == "?"  # a run logged without the key

@@ -102,35 +102,108 @@ def test_study_runs_siblings_and_compare_shows_differences(study_run):
     assert list(fig8.columns) == ["GRU-IC", "GRU-MSE"]
 
 
-def test_ui_serves_the_study_runs_over_rest(study_run, tmp_path):
-    from zoo.train.ui import start_ui
+def _zoo_ui(uri: str, tmp_path: Path):
+    """``zoo ui`` in a child process, as a user starts it; (process, its printed lines up to the URL)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "ZOO_HOME": str(tmp_path)}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from zoo.cli import main; sys.exit(main())", "ui", "--uri", uri],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    lines = []
+    for line in proc.stdout:
+        lines.append(line.rstrip())
+        if line.startswith("MLflow UI on"):
+            break
+    else:
+        raise AssertionError(f"zoo ui printed no address: {lines}")
+    for line in proc.stdout:  # the experiments' runs-table addresses follow
+        lines.append(line.rstrip())
+        if "toy:" in line:
+            break
+    return proc, lines
+
+
+def test_zoo_ui_shows_runs_table_descriptions_and_headline_metrics_and_stops_on_sigterm(study_run, tmp_path):
+    import signal
+
+    import psutil
 
     uri, results = study_run
-    server = start_ui(uri, log_dir=tmp_path)
+    proc, lines = _zoo_ui(uri, tmp_path)
     try:
-        assert server.url.startswith("http://127.0.0.1:")
+        url = next(x for x in lines if x.startswith("MLflow UI on")).split(": ")[1].split()[0]
+        assert url.startswith("http://127.0.0.1:")
+        server_procs = psutil.Process(proc.pid).children(recursive=True)
+        assert server_procs  # mlflow server and its workers
+        db_folder = Path(uri[len("sqlite:///") :]).parent
+        assert f"log: {db_folder}" in " ".join(lines)  # the log sits beside the store, not in /tmp
+
+        def get(path: str) -> dict:
+            with urllib.request.urlopen(url + path, timeout=30) as resp:
+                return json.loads(resp.read())
 
         def post(path: str, body: dict) -> dict:
             req = urllib.request.Request(
-                server.url + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
+                url + path, json.dumps(body).encode(), {"Content-Type": "application/json"}
             )
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return json.loads(resp.read())
 
-        exp = json.loads(
-            urllib.request.urlopen(
-                f"{server.url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=toy", timeout=30
-            ).read()
-        )["experiment"]
+        exp = get("/api/2.0/mlflow/experiments/get-by-name?experiment_name=toy")["experiment"]
+        exp_tags = {t["key"]: t["value"] for t in exp.get("tags", [])}
+        # MLflow 3 opens an experiment of this kind on its runs table, not on the GenAI overview
+        assert exp_tags["mlflow.experimentKind"] == "custom_model_development"
+        assert exp_tags["mlflow.note.content"].startswith("study toy")
+        assert "`gru-ic`" in exp_tags["mlflow.note.content"]
+        toy_line = next(x for x in lines if x.strip().startswith("toy:"))
+        assert f"#/experiments/{exp['experiment_id']}/runs?workflowType=machine_learning" in toy_line
         runs = post(
             "/api/2.0/mlflow/runs/search",
             {"experiment_ids": [exp["experiment_id"]], "filter": "tags.`zoo.role` = 'parent'"},
         )["runs"]
         assert sorted(r["info"]["run_id"] for r in runs) == sorted(r.parent_run_id for r in results)
         assert {r["info"]["run_name"] for r in runs} == {"gru-ic", "gru-mse"}
+        by_id = {r.parent_run_id: r for r in results}
+        for run in runs:
+            res = by_id[run["info"]["run_id"]]
+            tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+            note = tags["mlflow.note.content"]
+            assert note.startswith(res.spec.description) and res.spec_hash in note
+            assert "test years [2021], seeds [0]" in note and "max 2 epochs" in note
+            metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+            for h in (10, 20):
+                assert metrics[f"0_RankIC_{h}d"] == pytest.approx(res.metrics[f"rank_ic_{h}d"])
+                assert metrics[f"0_RankICIR_{h}d"] == pytest.approx(res.metrics[f"rank_icir_{h}d"])
+                assert metrics[f"0_IC_win_rate_{h}d"] == pytest.approx(res.metrics[f"ic_win_rate_{h}d"])
+            # the headline names sort before every other metric, as the runs table and compare page order them
+            assert sorted(metrics)[:6] == sorted(k for k in metrics if k.startswith("0_"))
+        children = post(
+            "/api/2.0/mlflow/runs/search",
+            {"experiment_ids": [exp["experiment_id"]], "filter": "tags.`zoo.role` = 'child'"},
+        )["runs"]
+        assert len(children) == 2
+        for run in children:
+            tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+            metrics = {m["key"]: m["value"] for m in run["data"]["metrics"]}
+            assert metrics["0_test_year"] == int(tags["zoo.test_year"]) == 2021
+            assert metrics["0_seed"] == int(tags["zoo.seed"]) == 0
+            assert metrics["0_test_RankIC"] == pytest.approx(metrics["test_rank_ic"])
+            assert "test year 2021, seed 0" in tags["mlflow.note.content"]
     finally:
-        server.stop()
-    assert server.process.poll() is not None
+        proc.send_signal(signal.SIGTERM)  # what a process manager, `kill` or a closed session sends
+        rc = proc.wait(60)
+    assert rc == 0
+    gone, alive = psutil.wait_procs(server_procs, timeout=30)
+    assert not alive, f"left running after SIGTERM: {[p.pid for p in alive]}"
 
 
 def test_cli_study_then_compare_on_a_tiny_synthetic_market(tmp_path, monkeypatch):

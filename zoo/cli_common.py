@@ -12,3 +12,12 @@ def plugins_of(ctx: typer.Context) -> tuple[str, ...]:
 
 
 SET_OPTION_HELP = "Override a spec key, e.g. --set train.patience=5 (repeatable)."
+
+
+def announce_store(uri: str | None = None) -> None:
+    """Print (to stderr) where the MLflow store and ``reports/`` are, unless they are the repository's."""
+    from zoo.runs import location_notice
+
+    line = location_notice(uri)
+    if line:
+        typer.echo(line, err=True)

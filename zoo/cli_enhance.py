@@ -109,12 +109,15 @@ def register(app: typer.Typer) -> None:
         import matplotlib.pyplot as plt
 
         from evaluation.enhance.report import plot_excess_nav, summary_markdown
+        from zoo.cli_common import announce_store
+        from zoo.runs import reports_dir
 
+        announce_store(tracking_uri or None)
         c = open_client(runs_store_uri(tracking_uri or None))
         name, runs, skipped = resolve_parents(c, run_or_study)
         for line in skipped:
             typer.echo(f"note: {line}", err=True)
-        out_dir = report or Path("reports") / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        out_dir = report or reports_dir(name)
         out_dir.mkdir(parents=True, exist_ok=True)
         sections, cache = [], {}
         for run, label in zip(runs, run_labels(runs), strict=True):

@@ -12,9 +12,13 @@ def evaluate_command(
         ..., metavar="RUN_OR_STUDY", help="A study (MLflow experiment) name, or one or more run ids."
     ),
     tracking_uri: str = typer.Option(
-        None, "--tracking-uri", help="MLflow store; default $MLFLOW_TRACKING_URI or ./mlflow.db."
+        None,
+        "--tracking-uri",
+        help="MLflow store; default $MLFLOW_TRACKING_URI, else mlflow.db in $ZOO_HOME or here.",
     ),
-    out: Path = typer.Option(None, "--out", "-o", help="Folder for tables, plots and report.html."),
+    out: Path = typer.Option(
+        None, "--out", "-o", help="Folder for tables, plots and report.html [$ZOO_HOME/reports/<study>]."
+    ),
     set_: list[str] = typer.Option(
         [], "--set", help="Override an evaluate key, e.g. --set evaluate.horizons=[10] (repeatable)."
     ),
@@ -22,7 +26,9 @@ def evaluate_command(
 ) -> None:
     """IC, quantile groups, styles and factor correlations of the runs' ensemble scores."""
     from evaluation.tracking import evaluate_runs
+    from zoo.cli_common import announce_store
 
+    announce_store(tracking_uri)
     study = evaluate_runs(
         target[0] if len(target) == 1 else target,
         uri=tracking_uri,

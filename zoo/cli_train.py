@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from zoo.cli_common import SET_OPTION_HELP, plugins_of
+from zoo.cli_common import SET_OPTION_HELP, announce_store, plugins_of
 
-URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."
+URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else mlflow.db in $ZOO_HOME or here)."
 WORKERS_HELP = "Run the fits on a local Dask cluster of N worker processes (0 = serially, in this process)."
 SCHEDULER_HELP = "Run the fits on an existing Dask cluster (e.g. tcp://10.0.0.5:8786) instead."
 GPUS_HELP = "Share of a worker's GPU resource each fit asks for (0.25: four fits per GPU)."
@@ -102,6 +102,7 @@ def _train(
             f"run name {run_name!r}: spec {loaded.name!r} with the components you --set "
             f"(--set name=... names the spec itself)"
         )
+    announce_store(uri)
     t0 = time.perf_counter()
     with _executor(workers, scheduler, gpus_per_fit, cluster_host) as ex:
         res = run_spec(
@@ -140,6 +141,7 @@ def _study(
 
     study = load_study(file)
     uri = uri or tracking.tracking_uri()
+    announce_store(uri)
     t0 = time.perf_counter()
     with _executor(workers, scheduler, gpus_per_fit, cluster_host) as ex:
         results = run_study(
@@ -166,7 +168,9 @@ def _compare(
     from zoo.train import tracking
     from zoo.train.report import compare_runs
 
-    table = compare_runs(uri or tracking.tracking_uri(), experiment)
+    uri = uri or tracking.tracking_uri()
+    announce_store(uri)
+    table = compare_runs(uri, experiment)
     typer.echo(f"experiment: {table.attrs['experiment']}")
     with pd.option_context("display.max_colwidth", 40, "display.width", 200):
         typer.echo(table.to_string())
@@ -180,11 +184,17 @@ def _ui(
 ) -> None:
     """Start the MLflow UI on the tracking store (127.0.0.1 only) and print its address; Ctrl-C stops it."""
     from zoo.train import tracking
-    from zoo.train.ui import start_ui
+    from zoo.train.ui import interrupt_on_termination, mark_experiments, runs_table_url, start_ui
 
     uri = uri or tracking.tracking_uri()
-    server = start_ui(uri, port)
+    interrupt_on_termination()  # a SIGTERM while the server starts stops it too
+    announce_store(uri)
+    experiments = mark_experiments(uri)
+    # a first start imports MLflow's server app: minutes on a busy machine
+    server = start_ui(uri, port, timeout=300)
     typer.echo(f"MLflow UI on {uri}: {server.url}   (Ctrl-C to stop; log: {server.log_path})")
+    for name, exp_id in experiments:
+        typer.echo(f"  {name}: {runs_table_url(server.url, exp_id)}")
     server.wait()
 
 
@@ -194,8 +204,9 @@ def _server(
     port: int = typer.Option(5000, "--port", help="Port (0: a free one)."),
 ) -> None:
     """A tracking server for a cluster: sqlite + served artifacts in FOLDER; prints the URI to use."""
-    from zoo.train.ui import HOST, start_tracking_server
+    from zoo.train.ui import HOST, interrupt_on_termination, start_tracking_server
 
+    interrupt_on_termination()
     if host != HOST:
         typer.echo(
             f"warning: the MLflow server will listen on {host} with no authentication: anyone who can "
@@ -234,6 +245,7 @@ def _main(
     """The main job: GRU and DecompGRU x IC / weighted-MSE, rolling yearly, a Fig. 8 table, then the UI."""
     from zoo.train.main_job import default_workers, run_main
 
+    announce_store(uri)
     if workers is None:
         workers = 0 if scheduler else default_workers()
     with _executor(workers, scheduler, gpus_per_fit, cluster_host) as ex:

@@ -17,12 +17,70 @@ from typing import Any, NamedTuple
 from zoo.errors import ZooError
 
 DEFAULT_DB = "mlflow.db"
+#: Environment variable naming the folder of the default store (``mlflow.db``) and of ``reports/``.
+HOME_ENV = "ZOO_HOME"
+REPORTS_DIR = "reports"
+
+
+def zoo_home() -> Path:
+    """Where the default store and ``reports/`` live: ``$ZOO_HOME``, else the working folder."""
+    home = os.environ.get(HOME_ENV, "").strip()
+    return (Path(home).expanduser() if home else Path.cwd()).resolve()
+
+
+def repo_root() -> Path | None:
+    """The checkout this package runs from (the folder holding ``pyproject.toml``), or None if installed."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def reports_dir(study: str) -> Path:
+    """``reports/<study>`` in the zoo home (relative when that is the working folder, as printed)."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", study)
+    home = Path(REPORTS_DIR) if not os.environ.get(HOME_ENV, "").strip() else zoo_home() / REPORTS_DIR
+    return home / slug
 
 
 def tracking_uri(uri: str | None = None, spec_uri: str = "") -> str:
-    """``uri``, else ``MLFLOW_TRACKING_URI``, else the spec's, else ``sqlite:///<cwd>/mlflow.db``."""
+    """``uri``, else ``MLFLOW_TRACKING_URI``, else the spec's, else ``sqlite:///<zoo home>/mlflow.db``."""
     chosen = uri or os.environ.get("MLFLOW_TRACKING_URI") or spec_uri
-    return chosen or f"sqlite:///{(Path.cwd() / DEFAULT_DB).resolve()}"
+    return chosen or f"sqlite:///{zoo_home() / DEFAULT_DB}"
+
+
+def location_notice(uri: str | None = None) -> str | None:
+    """One line naming the store and the reports folder, or None when both are the repository's own.
+
+    A user who runs from another folder otherwise finds an empty UI and no reports where they looked.
+    """
+    uri = tracking_uri(uri)
+    reports = zoo_home() / REPORTS_DIR
+    root = repo_root()
+    db = sqlite_path(uri)
+    if root is not None and reports.parent == root and db is not None and db.resolve().parent == root:
+        return None
+    how = f" (${HOME_ENV})" if os.environ.get(HOME_ENV, "").strip() else f" (set ${HOME_ENV} to pin them)"
+    return f"store: {uri}; reports: {reports}/{how}"
+
+
+def git_commit() -> str:
+    """The checkout's commit (``+dirty`` when it has changes), or ``unknown`` outside git."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
 
 
 def sqlite_path(uri: str) -> Path | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +159,37 @@ def _with_test_years(spec, source: DaySource, log: Log):
     return attrs.evolve(spec, train=attrs.evolve(t, test_years=years))
 
 
+def parent_description(spec, spec_hash: str, tags: Mapping[str, str]) -> str:
+    """The parent run's description in the MLflow UI (Markdown): what the spec is and how it was cut."""
+    t = spec.train
+    loss = getattr(t.loss, "name", t.loss)
+    lines = [
+        spec.description or f"spec {spec.name}",
+        "",
+        f"- spec `{spec.name}`, hash `{spec_hash}`; loss `{loss}`",
+        f"- test years {list(t.test_years)}, seeds {list(t.seeds)}; train {t.train_years} years, "
+        f"validate {t.valid_years}",
+        f"- max {t.max_epochs} epochs, patience {t.patience}, "
+        + (f"{t.days_per_epoch} days per epoch" if t.days_per_epoch else "every day per epoch"),
+        f"- data `{tags.get('zoo.data_store', '')}` (fingerprint `{tags.get('zoo.data_fingerprint', '')}`)",
+        f"- commit `{tags.get('zoo.git_commit', '')}`, zoo {tags.get('zoo.version', '')}",
+        "",
+        f"Metrics starting `{tracking.HEADLINE_PREFIX}` are the headline (seed ensemble, test years "
+        "stitched; `0_TOP_excess_*` after `zoo evaluate`).",
+    ]
+    return "\n".join(lines)
+
+
+def headline_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The parent's RankIC / RankICIR / IC win rate per horizon under names that sort first in the UI."""
+    out = {}
+    for h in EVAL_HORIZONS:
+        for key, label in (("rank_ic", "RankIC"), ("rank_icir", "RankICIR"), ("ic_win_rate", "IC_win_rate")):
+            if f"{key}_{h}d" in metrics:
+                out[f"{tracking.HEADLINE_PREFIX}{label}_{h}d"] = metrics[f"{key}_{h}d"]
+    return out
+
+
 def plan_spec(
     spec,
     source: DaySource,
@@ -199,6 +230,7 @@ def plan_spec(
         }
         if versions:
             tags[tracking.PLUGINS_TAG] = tracking.dump_versions(versions)
+        tags[tracking.NOTE_TAG] = parent_description(spec, h, tags)
         parent_id = c.create_run(experiment_id, run_name=run_name or spec.name, tags=tags).info.run_id
         tracking.log_params(c, parent_id, flatten(spec))
         with tempfile.TemporaryDirectory() as tmp:
@@ -285,7 +317,13 @@ class ChildLog:
         if plan.plugin_versions:
             tags[tracking.PLUGINS_TAG] = tracking.dump_versions(plan.plugin_versions)
         run_name = f"{plan.spec.name}-{job.test_year}-s{job.seed}"
+        tags[tracking.NOTE_TAG] = (
+            f"`{plan.spec.name}` (spec `{plan.spec_hash}`): test year {job.test_year}, seed {job.seed}; "
+            f"{job.split.describe(plan.source.dates)}"
+        )
         cid = self.c.create_run(plan.experiment_id, run_name=run_name, tags=tags).info.run_id
+        head = tracking.HEADLINE_PREFIX
+        tracking.log_metrics(self.c, cid, {f"{head}test_year": job.test_year, f"{head}seed": job.seed})
         params = {
             "seed": str(job.seed),
             "test_year": str(job.test_year),
@@ -340,6 +378,7 @@ class ChildLog:
                 "best_valid_rank_ic": out.best_valid_ic,
                 "epochs_run": out.epochs_run,
                 "test_rank_ic": out.test_rank_ic,
+                f"{tracking.HEADLINE_PREFIX}test_RankIC": out.test_rank_ic,
                 "fit_seconds": out.timings["fit_seconds"],
                 "torch_threads_min": out.timings.get("torch_threads_min"),
                 "torch_threads_max": out.timings.get("torch_threads_max"),
@@ -443,7 +482,7 @@ def collect(plan: SpecPlan, c) -> SpecResult:
     score = ensemble(list(seed_scores.values()))
     metrics = parent_metrics(score, plan.source, t.min_stocks)
     metrics.update(seed_metrics(seed_scores, plan.source, t.min_stocks))
-    tracking.log_metrics(c, plan.parent_id, metrics)
+    tracking.log_metrics(c, plan.parent_id, {**headline_metrics(metrics), **metrics})
     with tempfile.TemporaryDirectory() as tmp:
         pdir = Path(tmp) / "ensemble.zarr"
         tracking.save_scores(score, pdir)
@@ -477,10 +516,12 @@ def run_specs(
     log: Log = _quiet,
     on_child_done: OnChildDone | None = None,
     run_names: Sequence[str | None] = (),
+    description: str = "",
 ) -> list[SpecResult]:
     """Plan every ``(spec, source)``, run all their jobs on ``executor`` (serial by default), collect each.
 
-    One experiment (``experiment`` or the first spec's name) holds a parent run per spec. A finished
+    One experiment (``experiment`` or the first spec's name; its UI description ``description`` or the
+    first spec's) holds a parent run per spec. A finished
     (year, seed) of a parent with the same spec hash is never redone. A failing job marks its child
     FAILED, the other jobs still finish and are kept, then its parent is FAILED and the error raised.
     """
@@ -491,7 +532,9 @@ def run_specs(
     executor = executor or SerialExecutor()
     uri = uri or tracking.tracking_uri(runs[0][0].train.tracking_uri)
     c = tracking.client(uri)
-    exp_id = tracking.ensure_experiment(c, experiment or runs[0][0].name, uri)
+    exp_id = tracking.ensure_experiment(
+        c, experiment or runs[0][0].name, uri, description=description or runs[0][0].description
+    )
     registered: list[tuple[str, Any]] = []
     plans: list[SpecPlan] = []
     results: dict[int, SpecResult] = {}

@@ -187,8 +187,19 @@ def run_study(
         opener=opener,
         plugins=plugins,
         on_child_done=on_child_done,
+        description=study_description(study),
         **kwargs,
     )
+
+
+def study_description(study: Study) -> str:
+    """The study's experiment description in the MLflow UI (Markdown): its purpose and its variants."""
+    head = study.description or f"study {study.name}"
+    rows = [
+        f"- `{v.name}`: {v.path.name}" + (f" {' '.join(v.overrides)}" if v.overrides else "")
+        for v in study.variants
+    ]
+    return "\n".join([head, "", f"Study file `{study.source.name}`, {len(rows)} specs:", *rows])
 
 
 def study_scores(results: Sequence) -> Any:

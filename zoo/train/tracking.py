@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import time
 import warnings
 from collections.abc import Mapping
@@ -20,7 +19,6 @@ from zoo.errors import TrainingError
 ARTIFACT_DIR = "mlartifacts"
 _PARAMS_PER_CALL = 100  # MLflow's log_batch limits
 _METRICS_PER_CALL = 1000
-_REPO = Path(__file__).resolve().parents[2]
 
 
 def tracking_uri(spec_uri: str = "") -> str:
@@ -41,12 +39,44 @@ def client(uri: str):
     return runs.open_client(uri, TrainingError)
 
 
-def ensure_experiment(c, name: str, uri: str, attempts: int = 5) -> str:
+#: MLflow 3's experiment tag for what an experiment holds; versions that read it open a "machine
+#: learning" experiment on its runs table instead of the GenAI overview (traces, token usage).
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+ML_EXPERIMENT_KIND = "custom_model_development"
+#: The tag the MLflow UI shows (and edits) as an experiment's or a run's description.
+NOTE_TAG = "mlflow.note.content"
+#: Prefix of the headline metrics: it sorts them first in the UI's runs table and compare page.
+HEADLINE_PREFIX = "0_"
+
+
+def describe_experiment(c, experiment_id: str, description: str = "") -> None:
+    """Mark the experiment as model training and write ``description`` as its UI description.
+
+    Only tags that differ are written; on a resume the study file's description replaces one
+    edited in the UI (the file is the source of truth).
+    """
+    tags = c.get_experiment(experiment_id).tags
+    wanted = {EXPERIMENT_KIND_TAG: ML_EXPERIMENT_KIND}
+    if description:
+        wanted[NOTE_TAG] = description
+    for key, value in wanted.items():
+        if tags.get(key) != value:
+            c.set_experiment_tag(experiment_id, key, value)
+
+
+def ensure_experiment(c, name: str, uri: str, attempts: int = 5, description: str = "") -> str:
     """The id of experiment ``name``, created (with artifacts under ``mlartifacts/``) when missing.
 
     Safe when several processes ask at once: a sqlite store is locked around the get-or-create, and
-    on any store a create that lost the race ("already exists") reads the winner's experiment.
+    on any store a create that lost the race ("already exists") reads the winner's experiment. The
+    experiment is tagged as model training, with ``description`` as its UI description.
     """
+    exp_id = _get_or_create_experiment(c, name, uri, attempts)
+    describe_experiment(c, exp_id, description)
+    return exp_id
+
+
+def _get_or_create_experiment(c, name: str, uri: str, attempts: int) -> str:
     root = artifact_root(uri)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
     location = f"{root}/{slug}" if root else None
@@ -70,20 +100,7 @@ def ensure_experiment(c, name: str, uri: str, attempts: int = 5) -> str:
 
 def git_commit() -> str:
     """The working tree's commit (``+dirty`` when it has changes), or ``unknown`` outside git."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=_REPO, capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=_REPO,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-        return head + ("+dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    return runs.git_commit()
 
 
 def log_params(c, run_id: str, params: Mapping[str, str]) -> None:

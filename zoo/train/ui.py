@@ -10,13 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 import attrs
 
+from zoo import runs
 from zoo.errors import TrainingError
 from zoo.train import tracking
 
@@ -30,6 +30,30 @@ def free_port(host: str = HOST) -> int:
         return int(s.getsockname()[1])
 
 
+def log_folder(uri: str) -> Path:
+    """Where a server's log goes: beside a sqlite store, else in the zoo home (``$ZOO_HOME`` or here)."""
+    db = runs.sqlite_path(uri)
+    return db.resolve().parent if db is not None else runs.zoo_home()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def interrupt_on_termination() -> dict:
+    """Turn SIGTERM and SIGHUP into KeyboardInterrupt (as Ctrl-C), so ``finally`` blocks stop servers.
+
+    Returns the previous handlers; in a thread other than the main one nothing changes.
+    """
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            previous[sig] = signal.signal(sig, _interrupt)
+        except ValueError:  # not the main thread: only Ctrl-C and the server's own exit apply
+            break
+    return previous
+
+
 @attrs.define
 class UIServer:
     """A running ``mlflow server`` process and the address it answers on."""
@@ -39,14 +63,22 @@ class UIServer:
     log_path: Path
 
     def wait(self) -> None:
-        """Block until the server exits or Ctrl-C, then stop it (and its workers)."""
+        """Block until the server exits, Ctrl-C, SIGTERM or SIGHUP, then stop it (and its workers).
+
+        The server runs in its own process group (so a Ctrl-C in the terminal reaches it only through
+        us, once); a SIGTERM to this process would otherwise end it and leave the group running.
+        """
+
+        previous = interrupt_on_termination()
         try:
             while self.process.poll() is None:
-                time.sleep(1)
+                time.sleep(0.2)
         except KeyboardInterrupt:
             pass
         finally:
             self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server and its workers (its own process group)."""
@@ -102,7 +134,8 @@ def start_server(
 ) -> UIServer:
     """Run ``mlflow server`` on ``host:port`` (port 0: a free one) and wait until it answers ``/health``."""
     port = port or free_port(host)
-    log_dir = Path(log_dir or tempfile.gettempdir())
+    log_dir = Path(log_dir) if log_dir is not None else log_folder(uri)
+    log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"mlflow-server-{port}.log"
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", host]
     cmd += ["--port", str(port), "--workers", "1", *extra]
@@ -112,16 +145,44 @@ def start_server(
     url = f"http://{HOST if host in ('0.0.0.0', '::') else host}:{port}"
     server = UIServer(proc, url, log_path)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise TrainingError(f"the {what} exited with code {proc.returncode}; its log says:\n{tail}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return server
-        except OSError:
-            pass
-        time.sleep(0.5)
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise TrainingError(f"the {what} exited with code {proc.returncode}; its log says:\n{tail}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                    if resp.status == 200:
+                        return server
+            except OSError:
+                pass
+            time.sleep(0.5)
+    except BaseException:  # Ctrl-C or SIGTERM while it starts: its process group must not outlive us
+        server.stop()
+        raise
     server.stop()
     raise TrainingError(f"the {what} did not answer on {url} within {timeout:.0f}s; see {log_path}")
+
+
+#: The UI's switch between its GenAI and its model-training faces (MLflow >= 3.5 reads it from the
+#: page's address and the browser's storage, not from the experiment's ``mlflow.experimentKind`` tag).
+WORKFLOW_QUERY = "workflowType=machine_learning"
+
+
+def runs_table_url(url: str, experiment_id: str) -> str:
+    """The address of an experiment's runs table in the UI's model-training view."""
+    return f"{url}/#/experiments/{experiment_id}/runs?{WORKFLOW_QUERY}"
+
+
+def mark_experiments(uri: str) -> list[tuple[str, str]]:
+    """Tag every experiment that holds zoo runs as model training; (name, id) of each, newest first.
+
+    Stores written before the zoo set the tag at creation get it here, once.
+    """
+    c = tracking.client(uri)
+    out = []
+    for exp in c.search_experiments(order_by=["last_update_time DESC"], max_results=1000):
+        if c.search_runs([exp.experiment_id], "tags.`zoo.role` = 'parent'", max_results=1):
+            tracking.describe_experiment(c, exp.experiment_id)
+            out.append((exp.name, exp.experiment_id))
+    return out
