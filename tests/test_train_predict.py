@@ -202,6 +202,11 @@ def test_register_then_predict_models_uri_equals_the_run(final_run, market, caps
         assert "models:/gru-prod/2" in capsys.readouterr().out
         out = market["tmp"] / "reg.parquet"
         assert main(["predict", "models:/gru-prod/1", "--date", "2020-03-02", "--out", str(out)]) == 0
+        assert "in-sample" in capsys.readouterr().out  # 2020-03-02 lies in the final fit's validation
+        # the same spec, data and date: the final run is resumed, nothing retrained
+        mp.chdir(market["tmp"])
+        assert main(["train", str(REPO / "specs/gru.toml"), "--final", *_args(market["full"])]) == 0
+        assert f"final model: run {run.info.run_id} (0 seed(s) trained, 2 reused)" in capsys.readouterr().out
     finally:
         mp.undo()
     direct = score_date(_bundle(c, run.info.run_id), open_source(run_spec_data(c, run)), "2020-03-02").table
@@ -214,34 +219,31 @@ def run_spec_data(c, run):
     return _bundle(c, run.info.run_id).spec.data
 
 
-def test_register_refuses_a_run_that_is_not_final(tmp_path, monkeypatch, capsys):
+def test_register_refuses_a_run_that_is_not_final(final_run, monkeypatch, capsys):
     from zoo.cli import main
     from zoo.train import tracking
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri, c, _ = final_run
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    c = tracking.client(uri)
-    exp = tracking.ensure_experiment(c, "s", uri)
+    exp = tracking.ensure_experiment(c, "not-final", uri)
     rid = c.create_run(exp, tags={"zoo.role": "parent"}).info.run_id
     assert main(["register", rid, "--name", "x"]) == 2
     assert "register a final run" in capsys.readouterr().err
 
 
-def test_predict_in_a_test_year_equals_the_studys_stored_test_score(market, tmp_path):
+def test_predict_in_a_test_year_equals_the_studys_stored_test_score(market, final_run):
     from zoo.specs import load_spec
-    from zoo.train import tracking
     from zoo.train.data import open_source
     from zoo.train.predict import load_model, score_date
     from zoo.train.runner import run_spec
 
-    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    uri, c, _ = final_run  # the same store, another experiment
     spec = load_spec(
         REPO / "specs/gru.toml", [*SETS, "train.test_years=[2020]", f'data.store="{market["full"]}"']
     )
     source = open_source(spec.data)
-    res = run_spec(spec, source, uri=uri)
-    c = tracking.client(uri)
-    for target in (res.parent_run_id, "gru"):  # a run id, or the study (experiment) name
+    res = run_spec(spec, source, uri=uri, experiment="study")
+    for target in (res.parent_run_id, "study"):  # a run id, or the study (experiment) name
         bundle = load_model(c, target)
         assert bundle.kind == "study" and bundle.test_year == 2020 and sorted(bundle.weights) == [0, 1]
     for date in ("2020-01-02", "2020-04-15"):

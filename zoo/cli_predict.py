@@ -47,6 +47,11 @@ def _predict(
         f"(labels up to {bundle.trained_until or '?'}), scored {len(pred.table)} stocks on {pred.date} "
         f"from {source.store}"
     )
+    if bundle.trained_until and str(pred.date) <= bundle.trained_until:
+        typer.echo(
+            f"note: {pred.date} is not after the model's last training label ({bundle.trained_until}): "
+            f"an in-sample score, not a forecast"
+        )
     if top:
         with pd.option_context("display.width", 200, "display.max_columns", None):
             typer.echo(pred.table.head(top).to_string(index=False, float_format=lambda v: f"{v:.4f}"))

@@ -362,10 +362,10 @@ class ChildLog:
         self.bar.update()
         plan.scores[(out.test_year, out.seed)] = out.score
         plan.trained += 1
+        test = "" if plan.final else f", test RankIC {out.test_rank_ic:.4f}"  # a final fit has no test
         self.log(
-            f"[{plan.spec.name}] {out.test_year} seed {out.seed}: best epoch {out.best_epoch} "
-            f"valid RankIC {out.best_valid_ic:.4f}, test RankIC {out.test_rank_ic:.4f} "
-            f"({out.timings['fit_seconds']:.0f}s)"
+            f"[{plan.spec.name}] {'final' if plan.final else out.test_year} seed {out.seed}: best epoch "
+            f"{out.best_epoch} valid RankIC {out.best_valid_ic:.4f}{test} ({out.timings['fit_seconds']:.0f}s)"
         )
         if self.on_child_done is not None:
             self.on_child_done(out.test_year, out.seed)
