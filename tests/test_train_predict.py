@@ -187,6 +187,23 @@ def test_a_score_at_t_does_not_change_when_later_days_are_added(final_run, marke
     assert score_date(bundle, prefix, "latest").date == np.datetime64(last_prefix)
 
 
+def test_predict_after_until_equals_the_final_runs_own_scores(final_run):
+    from zoo import runs
+    from zoo.train.data import open_source
+    from zoo.train.predict import score_date
+
+    _, c, run = final_run
+    bundle = _bundle(c, run.info.run_id)
+    source = open_source(bundle.spec.data)
+    stored = runs.run_score(c, run.info.run_id, "scores/ensemble.zarr")  # the split's test: days after until
+    assert len(stored["date"]) == HORIZON + 1
+    for date in stored["date"].values:
+        got = score_date(bundle, source, str(date)[:10]).table.set_index("symbol")["score"]
+        want = stored.sel(date=date).to_series().dropna()
+        assert sorted(got.index) == sorted(want.index.astype(str))
+        np.testing.assert_allclose(got.loc[want.index.astype(str)].to_numpy(), want.to_numpy(), atol=2e-6)
+
+
 def test_register_then_predict_models_uri_equals_the_run(final_run, market, capsys):
     from zoo.cli import main
     from zoo.train.data import open_source
@@ -238,9 +255,10 @@ def test_predict_in_a_test_year_equals_the_studys_stored_test_score(market, fina
     from zoo.train.runner import run_spec
 
     uri, c, _ = final_run  # the same store, another experiment
-    spec = load_spec(
-        REPO / "specs/gru.toml", [*SETS, "train.test_years=[2020]", f'data.store="{market["full"]}"']
-    )
+    # neutralised test scores (train.neutralize_scores): predict must neutralise each seed as run_fit does
+    sets = [*SETS, "train.test_years=[2020]", "train.neutralize_scores=true"]
+    sets.append(f'data.store="{market["full"]}"')
+    spec = load_spec(REPO / "specs/gru.toml", sets)
     source = open_source(spec.data)
     res = run_spec(spec, source, uri=uri, experiment="study")
     for target in (res.parent_run_id, "study"):  # a run id, or the study (experiment) name

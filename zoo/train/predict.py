@@ -280,7 +280,7 @@ def score_date(
     from zoo.registry import get_registry
     from zoo.train.device import resolve_device
     from zoo.train.ensemble import ensemble, stitch
-    from zoo.train.jobs import _dayset
+    from zoo.train.jobs import _dayset, neutral_scores
     from zoo.train.source import on_device
     from zoo.train.trainer import predict
 
@@ -313,6 +313,8 @@ def score_date(
             ) from None
         preds = predict(model, days, spec.train.precision)
         seed_scores[seed] = stitch(preds, source.symbols)
+        if spec.train.neutralize_scores:  # as run_fit does to each fit's test scores
+            seed_scores[seed] = neutral_scores(source, seed_scores[seed])
     score = ensemble(list(seed_scores.values())).isel(date=0)
     table = prediction_table(score, getattr(source, "cube", None))
     return Prediction(
