@@ -253,3 +253,18 @@ def fingerprint(cube: xr.Dataset, variables: Iterable[str] | None = None) -> str
             h.update(v.encode())
             h.update(np.ascontiguousarray(cube[v].values).tobytes())
     return h.hexdigest()
+
+
+def signature(cube: xr.Dataset) -> dict[str, object]:
+    """What a model trained on ``cube`` assumes of any cube it later scores: schema, fields, provenance.
+
+    Dates and symbols are left out: a cube with appended days or new listings has the same signature.
+    """
+    return {
+        "schema_version": int(cube.attrs.get("schema_version", -1)),
+        "fields": [str(f) for f in cube["field"].values],
+        "universes": [str(u) for u in cube["universe"].values],
+        "source": str(cube.attrs.get("source", "")),
+        "adjustment": str(cube.attrs.get("adjustment", "")),
+        "size_proxy": str(cube.attrs.get("size_proxy", "")),
+    }

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from zoo import cli_data, cli_enhance, cli_eval, cli_model, cli_train
+from zoo import cli_data, cli_enhance, cli_eval, cli_model, cli_predict, cli_train
 from zoo.errors import ZooError
 
 app = typer.Typer(
@@ -37,7 +37,7 @@ def _global_options(
     ctx.obj = {"plugins": tuple(plugin)}
 
 
-for _module in (cli_model, cli_data, cli_train, cli_eval, cli_enhance):
+for _module in (cli_model, cli_data, cli_train, cli_predict, cli_eval, cli_enhance):
     _module.register(app)
 
 

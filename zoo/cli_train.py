@@ -87,13 +87,25 @@ def _train(
     scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
     gpus_per_fit: float = typer.Option(0.0, "--gpus-per-fit", help=GPUS_HELP, min=0.0),
     cluster_host: str = typer.Option("127.0.0.1", "--cluster-host", help=CLUSTER_HOST_HELP),
+    final: bool = typer.Option(
+        False, "--final", help="Train the deployable model: every seed on all labelled days up to --until."
+    ),
+    until: str = typer.Option(
+        None, "--until", help="Last training day of --final (YYYY-MM-DD) [the last date with a known label]."
+    ),
 ) -> None:
-    """Train one spec rolling over its test years and seeds; resumes a finished (year, seed) from MLflow."""
+    """Train one spec rolling over its test years and seeds; resumes a finished (year, seed) from MLflow.
+
+    With --final: one fit per seed on every labelled day up to --until (validation = the last
+    train.valid_years), logged as a run tagged zoo.role=final that zoo predict and zoo register use.
+    """
     from zoo.specs import load_spec, variant_name
     from zoo.train import tracking
     from zoo.train.data import open_source
     from zoo.train.runner import run_spec
 
+    if until and not final:
+        raise typer.BadParameter("--until only applies to a final fit (--final)")
     loaded = load_spec(spec, overrides=[*set_, *_data_override(data)], plugins=plugins_of(ctx))
     uri = uri or tracking.tracking_uri(loaded.train.tracking_uri)
     run_name = variant_name(loaded.name, set_)
@@ -113,7 +125,17 @@ def _train(
             log=_echo,
             executor=ex,
             run_name=run_name,
+            plugins=plugins_of(ctx),
+            final=final,
+            until=until,
         )
+    if final:
+        typer.echo(
+            f"final model: run {res.parent_run_id} ({res.trained} seed(s) trained, {res.reused} reused) "
+            f"in {time.perf_counter() - t0:.0f}s; score the latest date with:\n    zoo predict "
+            f"{res.parent_run_id}\nregister it with:\n    zoo register {res.parent_run_id} --name NAME"
+        )
+        return
     _print_metrics([res])
     typer.echo(
         f"trained {res.trained}, reused {res.reused} (year, seed) runs in {time.perf_counter() - t0:.0f}s"

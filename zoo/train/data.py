@@ -91,6 +91,16 @@ class CubeSource:
             self._fingerprint = fingerprint(self.cube)
         return self._fingerprint
 
+    def schema(self) -> dict[str, object]:
+        """The cube's signature (``datasets.schema.signature``): schema, fields, universes, provenance."""
+        from datasets.schema import signature
+
+        return signature(self.cube)
+
+    def n_eligible(self, i: int) -> int:
+        """Stocks eligible at date position ``i`` (decided from data up to that date)."""
+        return int(self._unlabelled.eligible[i].sum())
+
     def _get(self, labelled: bool, i: int) -> Day | None:
         ok = self._labelled_ok if labelled else self._unlabelled_ok
         if not ok[i]:

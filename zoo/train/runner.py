@@ -27,7 +27,7 @@ from zoo.train import tracking
 from zoo.train.ensemble import ensemble
 from zoo.train.jobs import DEFAULT_OPENER, DataRef, FitJob, FitOutcome, register_source
 from zoo.train.source import DaySource
-from zoo.train.splits import Split, default_test_years, resolve_purge, rolling_splits
+from zoo.train.splits import Split, default_test_years, final_split, resolve_purge, rolling_splits
 from zoo.train.trainer import FitConfig
 
 #: Horizons the parent run's RankIC / RankICIR / win rate are logged for.
@@ -142,6 +142,8 @@ class SpecPlan:
     closed: bool = False
     #: Outside plugin modules' versions when the plan was made (logged on each child).
     plugin_versions: dict[str, str] = attrs.field(factory=dict)
+    #: A final fit (``zoo train --final``): one split up to a date, parent tagged ``zoo.role=final``.
+    final: bool = False
 
     @property
     def complete(self) -> bool:
@@ -200,27 +202,45 @@ def plan_spec(
     plugins: Sequence[str] = (),
     log: Log = _quiet,
     run_name: str | None = None,
+    final: bool = False,
+    until: str | None = None,
 ) -> SpecPlan:
     """Find or create the spec's parent run and list the (year, seed) fits it still needs as jobs.
 
     ``run_name`` names a new parent run (default: the spec's name); the spec and its hash keep theirs.
+    ``final``: one split instead of the rolling ones, every labelled day up to ``until`` (default: the
+    last date with a known label, :func:`~zoo.train.splits.final_split`); the parent is tagged
+    ``zoo.role=final`` with the date and the data's last date, and resumes only with the same data.
     """
+    import json
+
+    import numpy as np
+
     from zoo.specs import canonical_toml, flatten, spec_hash
 
-    spec = _with_test_years(spec, source, log)
+    if not final:
+        spec = _with_test_years(spec, source, log)
     t = spec.train
     h = spec_hash(spec)
     purge = resolve_purge(t.purge_days, spec.data.horizon)
-    splits = rolling_splits(source.dates, t.test_years, t.train_years, t.valid_years, purge)
     fingerprint = source.fingerprint()
     from zoo.registry import get_registry
 
     # Outside plugins' code is not in the spec hash; their versions are logged and compared on resume.
     versions = get_registry(tuple(spec.plugins) + tuple(plugins)).outside_versions()
-    parent = tracking.find_parent(c, experiment_id, h)
+    role, match = "parent", {}
+    if final:
+        split = final_split(source.dates, until, t.train_years, t.valid_years, purge, spec.data.horizon)
+        splits = [split]
+        dates = np.asarray(source.dates).astype("datetime64[D]")
+        role = "final"
+        match = {"zoo.until": str(dates[split.valid[-1]]), "zoo.data_fingerprint": fingerprint}
+    else:
+        splits = rolling_splits(source.dates, t.test_years, t.train_years, t.valid_years, purge)
+    parent = tracking.find_parent(c, experiment_id, h, role, match)
     if parent is None:
         tags = {
-            "zoo.role": "parent",
+            "zoo.role": role,
             "zoo.spec_name": spec.name,
             "zoo.spec_hash": h,
             "zoo.data_fingerprint": fingerprint,
@@ -230,19 +250,28 @@ def plan_spec(
         }
         if versions:
             tags[tracking.PLUGINS_TAG] = tracking.dump_versions(versions)
+        schema = getattr(source, "schema", None)
+        if schema is not None:  # what `zoo predict` checks a later cube against
+            tags["zoo.data_schema"] = json.dumps(schema(), sort_keys=True)
+        if final:
+            tags.update(match)
+            tags["zoo.data_last_date"] = str(np.asarray(source.dates).astype("datetime64[D]")[-1])
         tags[tracking.NOTE_TAG] = parent_description(spec, h, tags)
-        parent_id = c.create_run(experiment_id, run_name=run_name or spec.name, tags=tags).info.run_id
+        name = f"{run_name or spec.name}-final" if final else run_name or spec.name
+        parent_id = c.create_run(experiment_id, run_name=name, tags=tags).info.run_id
         tracking.log_params(c, parent_id, flatten(spec))
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "spec.toml"
             p.write_text(canonical_toml(spec))
             c.log_artifact(parent_id, str(p))
-        log(f"[{spec.name}] new parent run {parent_id} (spec {h})")
+        log(f"[{spec.name}] new {role} run {parent_id} (spec {h})")
+        if final:
+            log(f"[{spec.name}] final fit: {splits[0].describe(source.dates)}")
     else:
         parent_id = parent.info.run_id
         if parent.info.status != "RUNNING":
             c.update_run(parent_id, status="RUNNING")
-        log(f"[{spec.name}] resuming parent run {parent_id} (spec {h})")
+        log(f"[{spec.name}] resuming {role} run {parent_id} (spec {h})")
         changed = tracking.version_changes(tracking.load_versions(parent.data.tags), versions)
         if changed:
             log(
@@ -280,6 +309,7 @@ def plan_spec(
         scores,
         len(scores),
         plugin_versions=versions,
+        final=final,
     )
 
 
@@ -393,10 +423,10 @@ class ChildLog:
         self.bar.update()
         plan.scores[(out.test_year, out.seed)] = out.score
         plan.trained += 1
+        test = "" if plan.final else f", test RankIC {out.test_rank_ic:.4f}"  # a final fit has no test
         self.log(
-            f"[{plan.spec.name}] {out.test_year} seed {out.seed}: best epoch {out.best_epoch} "
-            f"valid RankIC {out.best_valid_ic:.4f}, test RankIC {out.test_rank_ic:.4f} "
-            f"({out.timings['fit_seconds']:.0f}s)"
+            f"[{plan.spec.name}] {'final' if plan.final else out.test_year} seed {out.seed}: best epoch "
+            f"{out.best_epoch} valid RankIC {out.best_valid_ic:.4f}{test} ({out.timings['fit_seconds']:.0f}s)"
         )
         if self.on_child_done is not None:
             self.on_child_done(out.test_year, out.seed)
@@ -480,9 +510,16 @@ def collect(plan: SpecPlan, c) -> SpecResult:
         for seed in t.seeds
     }
     score = ensemble(list(seed_scores.values()))
-    metrics = parent_metrics(score, plan.source, t.min_stocks)
-    metrics.update(seed_metrics(seed_scores, plan.source, t.min_stocks))
-    tracking.log_metrics(c, plan.parent_id, {**headline_metrics(metrics), **metrics})
+    if plan.final:
+        # The days after the training labels have none (or labels the validation reached into):
+        # nothing to evaluate. The run's product is the model: spec and weights of every seed.
+        metrics = {"n_seeds": float(len(t.seeds))}
+        _log_model(plan, c)
+        tracking.log_metrics(c, plan.parent_id, metrics)
+    else:
+        metrics = parent_metrics(score, plan.source, t.min_stocks)
+        metrics.update(seed_metrics(seed_scores, plan.source, t.min_stocks))
+        tracking.log_metrics(c, plan.parent_id, {**headline_metrics(metrics), **metrics})
     with tempfile.TemporaryDirectory() as tmp:
         pdir = Path(tmp) / "ensemble.zarr"
         tracking.save_scores(score, pdir)
@@ -502,6 +539,56 @@ def collect(plan: SpecPlan, c) -> SpecResult:
     )
 
 
+#: Artifact folder of a final run holding the deployable model (``zoo predict``, ``zoo register``).
+MODEL_DIR = "model"
+
+
+def _log_model(plan: SpecPlan, c) -> None:
+    """Gather the spec and every seed's weights under the final run's ``model/`` (one loadable folder).
+
+    Layout: ``spec.toml``, ``meta.json`` (spec hash, seeds, data fingerprint / schema / dates) and
+    ``seed<N>/`` with that seed's ``weights/`` files (``state_dict.pt`` for a network).
+    """
+    import json
+    import shutil
+
+    import numpy as np
+
+    from zoo import runs
+    from zoo.errors import TrainingError
+    from zoo.specs import canonical_toml
+
+    split = plan.splits[0]
+    dates = np.asarray(plan.source.dates).astype("datetime64[D]")
+    children = tracking.finished_children(c, plan.experiment_id, plan.parent_id, plan.spec_hash)
+    tags = c.get_run(plan.parent_id).data.tags
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / MODEL_DIR
+        root.mkdir()
+        (root / "spec.toml").write_text(canonical_toml(plan.spec))
+        for seed in plan.spec.train.seeds:
+            child = children[(split.test_year, seed)]
+            weights = runs.local_artifact(c, child.info.run_id, "weights", tmp, TrainingError)
+            shutil.copytree(weights, root / f"seed{seed}")
+        meta = {
+            "format": 1,
+            "spec_name": plan.spec.name,
+            "spec_hash": plan.spec_hash,
+            "seeds": list(plan.spec.train.seeds),
+            "plugins": json.loads(tags.get("zoo.plugins", "[]")),
+            "data_fingerprint": plan.fingerprint,
+            "data_schema": json.loads(tags["zoo.data_schema"]) if "zoo.data_schema" in tags else None,
+            "data_store": str(plan.source.store),
+            "data_last_date": str(dates[-1]),
+            "train": [str(dates[split.train[0]]), str(dates[split.train[-1]])],
+            "valid": [str(dates[split.valid[0]]), str(dates[split.valid[-1]])],
+            "until": str(dates[split.valid[-1]]),
+            "run_id": plan.parent_id,
+        }
+        (root / "meta.json").write_text(json.dumps(meta, indent=1))
+        c.log_artifacts(plan.parent_id, str(root), MODEL_DIR)
+
+
 # --------------------------------------------------------------------------- the whole run
 
 
@@ -517,6 +604,8 @@ def run_specs(
     on_child_done: OnChildDone | None = None,
     run_names: Sequence[str | None] = (),
     description: str = "",
+    final: bool = False,
+    until: str | None = None,
 ) -> list[SpecResult]:
     """Plan every ``(spec, source)``, run all their jobs on ``executor`` (serial by default), collect each.
 
@@ -564,6 +653,8 @@ def run_specs(
                     plugins=plugins,
                     log=log,
                     run_name=run_name,
+                    final=final,
+                    until=until,
                 )
             )
         n_jobs = sum(len(p.jobs) for p in plans)
@@ -605,16 +696,26 @@ def run_spec(
     log: Log = _quiet,
     on_child_done: OnChildDone | None = None,
     run_name: str | None = None,
+    plugins: Sequence[str] = (),
+    final: bool = False,
+    until: str | None = None,
 ) -> SpecResult:
-    """Train ``spec`` rolling over its test years for every seed; one parent run, a child per (year, seed)."""
+    """Train ``spec`` rolling over its test years for every seed; one parent run, a child per (year, seed).
+
+    ``final``: instead, one fit per seed on every labelled day up to ``until`` (the deployable model,
+    logged as a ``zoo.role=final`` run with a ``model/`` folder for ``zoo predict``).
+    """
     (result,) = run_specs(
         [(spec, source)],
         experiment=experiment,
         uri=uri,
         executor=executor,
+        plugins=plugins,
         log=log,
         on_child_done=on_child_done,
         run_names=[run_name],
+        final=final,
+        until=until,
     )
     return result
 

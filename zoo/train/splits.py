@@ -19,6 +19,9 @@ class Split:
     valid: np.ndarray
     test: np.ndarray
     purge: int
+    #: A final fit's split (:func:`final_split`): ``test`` holds the days after the training labels,
+    #: scored but not an evaluation (validation labels reach into them).
+    final: bool = False
 
     def describe(self, dates: np.ndarray) -> str:
         """One line with the date range of each part."""
@@ -27,7 +30,8 @@ class Split:
             d = np.asarray(dates)[ix].astype("datetime64[D]")
             return f"{d[0]}..{d[-1]} ({len(ix)}d)"
 
-        return f"{self.test_year}: train {rng(self.train)} | valid {rng(self.valid)} | test {rng(self.test)}"
+        kind = "final" if self.final else str(self.test_year)
+        return f"{kind}: train {rng(self.train)} | valid {rng(self.valid)} | test {rng(self.test)}"
 
 
 def resolve_purge(purge_days: int | None, horizon: int) -> int:
@@ -102,3 +106,66 @@ def default_test_years(
             f"{train_years} training + {valid_years} validation years; set train.test_years"
         )
     return tuple(full[-count:])
+
+
+def last_labelled(dates: Sequence | np.ndarray, horizon: int) -> int:
+    """Position of the last date whose ``horizon``-day label is known: ``len(dates) - horizon - 2``.
+
+    A label at t is the return close(t+1) -> close(t+1+h), so it needs ``h + 1`` later trading days.
+    """
+    d = np.asarray(dates).astype("datetime64[D]")
+    pos = len(d) - 1 - (horizon + 1)
+    if pos < 0:
+        raise TrainingError(f"the cube has {len(d)} dates: none has a known {horizon}-day label")
+    return pos
+
+
+def final_split(
+    dates: Sequence | np.ndarray,
+    until: str | np.datetime64 | None,
+    train_years: int,
+    valid_years: int,
+    purge: int,
+    horizon: int,
+) -> Split:
+    """The split of a final (deployable) fit: train and validate on labelled days up to ``until``.
+
+    Validation is the last ``valid_years`` years up to ``until`` (default: the last date whose label
+    is known), training the ``train_years`` years before it with the rolling splits' ``purge`` gap;
+    ``test`` is every later day (the days the model is for: scored, never evaluated).
+    """
+    import pandas as pd
+
+    d = np.asarray(dates).astype("datetime64[D]")
+    if d.ndim != 1 or len(d) == 0:
+        raise TrainingError("the cube has no trading dates to split")
+    limit = last_labelled(d, horizon)
+    if until is None:
+        end = limit
+    else:
+        try:
+            u = np.datetime64(pd.Timestamp(until), "D")
+        except (ValueError, TypeError):
+            raise TrainingError(f"--until {until!r} is not a date (YYYY-MM-DD)") from None
+        end = int(np.searchsorted(d, u, side="right")) - 1
+        if end < 0:
+            raise TrainingError(f"--until {u}: before the cube's first date {d[0]}")
+        if end > limit:
+            raise TrainingError(
+                f"--until {u}: the {horizon}-day label of that date is not known yet (it needs {horizon + 1} "
+                f"more trading days); the last date with a label is {d[limit]} (the default)"
+            )
+    idx = np.arange(len(d))
+    stop = pd.Timestamp(d[end])
+    valid_from = np.datetime64(stop - pd.DateOffset(years=valid_years), "D")
+    train_from = np.datetime64(stop - pd.DateOffset(years=valid_years + train_years), "D")
+    valid = idx[(d > valid_from) & (idx <= end)]
+    train = idx[(d > train_from) & (idx < (valid[0] - purge if len(valid) else 0))]
+    if len(valid) == 0 or len(train) == 0:
+        raise TrainingError(
+            f"final fit up to {d[end]}: no room for {train_years} training + {valid_years} validation "
+            f"year(s) with a {purge}-day purge (data starts {d[0]}); use fewer train_years"
+        )
+    test = idx[idx > end]
+    year = int(str(d[test[0]] if len(test) else d[end])[:4])
+    return Split(year, train, valid, test, purge, final=True)

@@ -168,12 +168,14 @@ def version_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]
     ]
 
 
-def find_parent(c, experiment_id: str, spec_hash: str):
-    """The newest parent run of this spec hash in the experiment that did not fail, or None."""
+def find_parent(
+    c, experiment_id: str, spec_hash: str, role: str = "parent", tags: Mapping[str, str] | None = None
+):
+    """The newest parent run (``zoo.role`` = ``role``) of this spec hash and these ``tags``, or None."""
+    where = [f"tags.`zoo.role` = '{role}'", f"tags.`zoo.spec_hash` = '{spec_hash}'"]
+    where += [f"tags.`{k}` = '{v}'" for k, v in (tags or {}).items()]
     runs = c.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`zoo.role` = 'parent' AND tags.`zoo.spec_hash` = '{spec_hash}'",
-        order_by=["attributes.start_time DESC"],
+        [experiment_id], filter_string=" AND ".join(where), order_by=["attributes.start_time DESC"]
     )
     return runs[0] if runs else None
 

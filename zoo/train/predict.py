@@ -1,0 +1,437 @@
+"""Score one date with a logged model: a final run, a study's newest test year, or ``models:/NAME/VERSION``.
+
+The model is rebuilt from its logged spec and each seed's ``state_dict``; the day is the training
+pipeline's own (``CubeSource.test_day``: the same eligibility, windows and ctx as a test day), scored
+by the trainer's ``predict`` and ensembled as training does (``zoo.train.ensemble``). There is no
+second feature pipeline here: this module only finds the weights, picks the date and writes the table.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tempfile
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from zoo import runs
+from zoo.errors import DataError, TrainingError, ZooError
+
+#: ``models:/NAME/VERSION`` (MLflow Model Registry URI; VERSION a number).
+MODEL_URI = re.compile(r"models:/(?P<name>[^/]+)/(?P<version>\d+)")
+#: Where ``zoo predict`` writes when ``--out`` is not given (relative to the working folder).
+DEFAULT_OUT_DIR = "predictions"
+
+
+@attrs.frozen
+class ModelBundle:
+    """A logged model as ``zoo predict`` needs it: validated spec, weights per seed, what it was fit on."""
+
+    spec: Any
+    spec_hash: str
+    #: seed -> ``torch.save(state_dict)`` bytes.
+    weights: dict[int, bytes]
+    #: The run the weights come from (the final run, or the study's parent run).
+    run_id: str
+    experiment_id: str
+    #: ``final`` or ``study``.
+    kind: str
+    data_fingerprint: str
+    #: ``datasets.schema.signature`` of the training cube (None for runs logged before it existed).
+    data_schema: dict[str, Any] | None
+    #: Last date whose label the fit used (a final run's ``until``; a study's last validation day).
+    trained_until: str = ""
+    #: The test year whose fits these are (a study), else None.
+    test_year: int | None = None
+
+
+@attrs.frozen
+class Prediction:
+    """One date's ensemble scores: the table ``zoo predict`` writes, and what it was made from."""
+
+    date: np.datetime64
+    #: symbol, score, rank (1 = best), percentile (1.0 = best), in_<universe> per universe; by rank.
+    table: pd.DataFrame
+    #: Each seed's raw scores (symbol) before ensembling.
+    seed_scores: dict[int, xr.DataArray]
+    data_fingerprint: str
+
+
+# --------------------------------------------------------------------------- loading a model
+
+
+def _spec_of(text: str, where: str, plugins: Sequence[str], logged_hash: str | None) -> Any:
+    from zoo.specs import loads_spec, spec_hash
+
+    spec = loads_spec(tomllib.loads(text), source=where, plugins=plugins)
+    if logged_hash and spec_hash(spec) != logged_hash:
+        raise TrainingError(
+            f"{where}: the logged spec now hashes to {spec_hash(spec)}, not {logged_hash}: this zoo "
+            f"version (or its plugins) reads it differently from the one that trained it"
+        )
+    return spec
+
+
+def _neural_only(spec: Any, where: str) -> None:
+    if getattr(spec.model, "estimator", None) is not None:
+        raise TrainingError(
+            f"{where}: spec {spec.name!r} is an estimator (classic) model; zoo predict rebuilds "
+            f"networks from their state_dict only"
+        )
+
+
+def _bundle_dir(folder: Path, c, run_id: str, plugins: Sequence[str], where: str) -> ModelBundle:
+    """A final run's ``model/`` folder (or a registered copy of it) as a bundle."""
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        raise TrainingError(f"{where}: no meta.json in the model folder {folder}; not a zoo final model")
+    meta = json.loads(meta_path.read_text())
+    spec = _spec_of(
+        (folder / "spec.toml").read_text(), where, [*meta.get("plugins", []), *plugins], meta["spec_hash"]
+    )
+    _neural_only(spec, where)
+    weights = {}
+    for seed in meta["seeds"]:
+        path = folder / f"seed{seed}" / "state_dict.pt"
+        if not path.is_file():
+            raise TrainingError(f"{where}: seed {seed} has no state_dict.pt in {folder}")
+        weights[int(seed)] = path.read_bytes()
+    run = c.get_run(run_id)
+    return ModelBundle(
+        spec=spec,
+        spec_hash=meta["spec_hash"],
+        weights=weights,
+        run_id=run_id,
+        experiment_id=run.info.experiment_id,
+        kind="final",
+        data_fingerprint=meta["data_fingerprint"],
+        data_schema=meta.get("data_schema"),
+        trained_until=meta.get("until", ""),
+    )
+
+
+def _final_bundle(c, run, plugins: Sequence[str]) -> ModelBundle:
+    from zoo.train.runner import MODEL_DIR
+
+    rid = run.info.run_id
+    if run.info.status != "FINISHED":
+        raise TrainingError(f"final run {rid} is {run.info.status}, not FINISHED; rerun zoo train --final")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = runs.local_artifact(c, rid, MODEL_DIR, tmp, TrainingError)
+        return _bundle_dir(folder, c, rid, plugins, f"run {rid}")
+
+
+def _study_bundle(c, parent, plugins: Sequence[str]) -> ModelBundle:
+    """The seeds of a study parent's newest test year that finished."""
+    from zoo.train import tracking
+
+    pid, tags = parent.info.run_id, parent.data.tags
+    exp = parent.info.experiment_id
+    with tempfile.TemporaryDirectory() as tmp:
+        text = runs.local_artifact(c, pid, "spec.toml", tmp, TrainingError).read_text()
+        spec = _spec_of(text, f"run {pid}", plugins, tags.get("zoo.spec_hash"))
+        _neural_only(spec, f"run {pid}")
+        done = tracking.finished_children(c, exp, pid, tags.get("zoo.spec_hash", ""))
+        if not done:
+            raise TrainingError(f"run {pid} ({tags.get('zoo.spec_name')}) has no finished (year, seed) fit")
+        year = max(y for y, _ in done)
+        weights, valid_end = {}, ""
+        for (y, seed), child in sorted(done.items()):
+            if y != year:
+                continue
+            path = "weights/state_dict.pt"
+            weights[seed] = runs.local_artifact(c, child.info.run_id, path, tmp, TrainingError).read_bytes()
+            found = re.search(r"valid \S+?\.\.(\S+)", child.data.params.get("split", ""))
+            valid_end = found.group(1) if found else ""
+    schema = tags.get("zoo.data_schema")
+    return ModelBundle(
+        spec=spec,
+        spec_hash=tags.get("zoo.spec_hash", ""),
+        weights=weights,
+        run_id=pid,
+        experiment_id=exp,
+        kind="study",
+        data_fingerprint=tags.get("zoo.data_fingerprint", ""),
+        data_schema=json.loads(schema) if schema else None,
+        trained_until=valid_end,
+        test_year=year,
+    )
+
+
+def _newest_final(c, experiment_id: str):
+    found = c.search_runs(
+        [experiment_id],
+        filter_string="tags.`zoo.role` = 'final' AND attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return found[0] if found else None
+
+
+def load_model(c, target: str, plugins: Sequence[str] = ()) -> ModelBundle:
+    """The model ``target`` names: ``models:/NAME/VERSION``, a run id, or an experiment (study) name.
+
+    A final run gives its ``model/`` folder; a study's parent (or child) run gives the seeds of its
+    newest test year; an experiment name gives its newest finished final run, else its one spec's
+    newest parent (several specs: name the run id).
+    """
+    m = MODEL_URI.fullmatch(target)
+    if m:
+        name, version = m["name"], m["version"]
+        try:
+            mv = c.get_model_version(name, version)
+        except Exception:
+            raise TrainingError(
+                f"{target}: no such registered model version (zoo register RUN --name {name})"
+            ) from None
+        import mlflow.artifacts
+
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                folder = mlflow.artifacts.download_artifacts(
+                    artifact_uri=mv.source, dst_path=tmp, tracking_uri=c.tracking_uri
+                )
+            except Exception as exc:
+                raise TrainingError(f"{target}: cannot read its files at {mv.source} ({exc})") from exc
+            return _bundle_dir(Path(folder), c, mv.run_id, plugins, target)
+    if target.startswith("models:/"):
+        raise TrainingError(f"{target!r}: expected models:/NAME/VERSION with a version number")
+    run = None
+    if re.fullmatch(r"[0-9a-f]{32}", target):
+        try:
+            run = c.get_run(target)
+        except Exception:
+            run = None
+    if run is not None:
+        if run.data.tags.get("zoo.role") == "final":
+            return _final_bundle(c, run, plugins)
+        parent = runs.parent_of(c, run)
+        if parent.data.tags.get("zoo.role") == "final":
+            return _final_bundle(c, parent, plugins)
+        return _study_bundle(c, parent, plugins)
+    exp = c.get_experiment_by_name(target)
+    if exp is not None:
+        final = _newest_final(c, exp.experiment_id)
+        if final is not None:
+            return _final_bundle(c, final, plugins)
+    _, parents = runs.resolve_parents(c, target, TrainingError)
+    if len(parents) > 1:
+        names = {p.data.tags.get("zoo.spec_name", p.info.run_name): p.info.run_id for p in parents}
+        raise TrainingError(f"study {target!r} has {len(parents)} specs; name one by its run id: {names}")
+    return _study_bundle(c, parents[0], plugins)
+
+
+# --------------------------------------------------------------------------- scoring a date
+
+
+def _check_schema(bundle: ModelBundle, source: Any) -> None:
+    schema = getattr(source, "schema", None)
+    if bundle.data_schema is None or schema is None:
+        return
+    now = schema()
+    diff = [
+        f"{k}: {bundle.data_schema.get(k)!r} -> {now.get(k)!r}"
+        for k in now
+        if now[k] != bundle.data_schema.get(k)
+    ]
+    if diff:
+        raise DataError(
+            f"the cube {source.store} is not the kind run {bundle.run_id} was trained on: " + "; ".join(diff)
+        )
+
+
+def date_position(source: Any, date: str | None) -> int:
+    """Position of ``date`` (``latest``/None: the last one) on the source's dates; refusals name why."""
+    dates = np.asarray(source.dates).astype("datetime64[D]")
+    if date in (None, "", "latest"):
+        return len(dates) - 1
+    try:
+        t = np.datetime64(pd.Timestamp(date), "D")
+    except (ValueError, TypeError):
+        raise DataError(f"--date {date!r} is not a date (YYYY-MM-DD or latest)") from None
+    if t > dates[-1]:
+        raise DataError(
+            f"--date {t} is after the cube's last date {dates[-1]} ({source.store}); append that day's "
+            f"bars first (zoo data append FILE --to STORE)"
+        )
+    if t < dates[0]:
+        raise DataError(f"--date {t} is before the cube's first date {dates[0]} ({source.store})")
+    i = int(np.searchsorted(dates, t))
+    if dates[i] != t:
+        raise DataError(f"--date {t} is not a trading day of the cube; the one before it is {dates[i - 1]}")
+    return i
+
+
+def score_date(
+    bundle: ModelBundle, source: Any, date: str | None = "latest", device: str | None = None
+) -> Prediction:
+    """Score every eligible stock on ``date`` with each seed and ensemble them as training does."""
+    import torch
+
+    from zoo.compose import build_model
+    from zoo.registry import get_registry
+    from zoo.train.device import resolve_device
+    from zoo.train.ensemble import ensemble, stitch
+    from zoo.train.jobs import _dayset, neutral_scores
+    from zoo.train.source import on_device
+    from zoo.train.trainer import predict
+
+    spec = bundle.spec
+    _check_schema(bundle, source)
+    i = date_position(source, date)
+    day_str = str(np.asarray(source.dates).astype("datetime64[D]")[i])
+    dev = resolve_device(device or spec.train.device)
+    src = on_device(source, dev)
+    # The trainer's own test day: same eligibility, windows, normalisation and ctx as a test year.
+    days = _dayset(src, np.array([i]), getattr(src, "test_day", src.day))
+    day = days[0]
+    n = day.n if day is not None else (source.n_eligible(i) if hasattr(source, "n_eligible") else 0)
+    need = spec.train.min_stocks
+    if day is None or n < need:
+        raise DataError(
+            f"{day_str}: only {n} stocks are eligible in universe {spec.data.universe!r} of "
+            f"{source.store} (need at least {need}, train.min_stocks)"
+        )
+    registry = get_registry(tuple(spec.plugins))
+    seed_scores: dict[int, xr.DataArray] = {}
+    for seed, blob in sorted(bundle.weights.items()):
+        model = build_model(spec.model, len(spec.data.fields), registry).to(dev)
+        try:
+            state = torch.load(io.BytesIO(blob), map_location=dev, weights_only=True)
+            model.load_state_dict(state)
+        except (RuntimeError, KeyError) as exc:
+            raise TrainingError(
+                f"run {bundle.run_id} seed {seed}: the weights do not fit the spec ({exc})"
+            ) from None
+        preds = predict(model, days, spec.train.precision)
+        seed_scores[seed] = stitch(preds, source.symbols)
+        if spec.train.neutralize_scores:  # as run_fit does to each fit's test scores
+            seed_scores[seed] = neutral_scores(source, seed_scores[seed])
+    score = ensemble(list(seed_scores.values())).isel(date=0)
+    table = prediction_table(score, getattr(source, "cube", None))
+    return Prediction(
+        np.datetime64(day_str),
+        table,
+        {s: v.isel(date=0) for s, v in seed_scores.items()},
+        source.fingerprint(),
+    )
+
+
+def prediction_table(score: xr.DataArray, cube: xr.Dataset | None = None) -> pd.DataFrame:
+    """symbol, score, rank (1 = best), percentile (share scoring at most as high; 1 = best), universes."""
+    s = score.to_series().dropna()
+    s.index = s.index.astype(str)
+    df = pd.DataFrame({"symbol": s.index, "score": s.to_numpy(np.float32)})
+    df["rank"] = df["score"].rank(ascending=False, method="min").astype(np.int64)
+    df["percentile"] = df["score"].rank(ascending=True, method="max", pct=True)
+    if cube is not None and "in_universe" in cube:
+        members = cube["in_universe"].sel(date=score["date"].values).sel(symbol=df["symbol"].to_numpy())
+        for u in members["universe"].values:
+            df[f"in_{u}"] = np.asarray(members.sel(universe=u).values, dtype=bool)
+    return df.sort_values(["rank", "symbol"], kind="stable").reset_index(drop=True)
+
+
+def default_out(bundle: ModelBundle, date: np.datetime64) -> Path:
+    """``predictions/<spec name>-<date>.parquet`` under the working folder."""
+    return Path(DEFAULT_OUT_DIR) / f"{bundle.spec.name}-{date}.parquet"
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write the table as Parquet (``.parquet``) or CSV (``.csv``), atomically (aside, then rename)."""
+    path = Path(path)
+    if path.suffix not in (".parquet", ".csv"):
+        raise DataError(f"--out {path}: write .parquet or .csv")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    if path.suffix == ".parquet":
+        table.to_parquet(tmp, index=False)
+    else:
+        table.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return path
+
+
+def log_prediction(c, bundle: ModelBundle, pred: Prediction, source: Any, target: str, out: Path) -> str:
+    """An MLflow run in the model's experiment: inputs (run id, date, data fingerprint) and the table."""
+    from zoo.train import tracking
+
+    tags = {
+        "zoo.role": "prediction",
+        "zoo.model_run": bundle.run_id,
+        "zoo.model_uri": target,
+        "zoo.date": str(pred.date),
+        "zoo.data_fingerprint": pred.data_fingerprint,
+        "zoo.data_store": str(source.store),
+    }
+    run = c.create_run(bundle.experiment_id, run_name=f"predict-{bundle.spec.name}-{pred.date}", tags=tags)
+    rid = run.info.run_id
+    params = {
+        "run_id": bundle.run_id,
+        "model_uri": target,
+        "date": str(pred.date),
+        "data_fingerprint": pred.data_fingerprint,
+        "data_store": str(source.store),
+        "seeds": ",".join(map(str, sorted(bundle.weights))),
+    }
+    tracking.log_params(c, rid, params)
+    tracking.log_metrics(c, rid, {"n_stocks": float(len(pred.table))})
+    c.log_artifact(rid, str(out), "predictions")
+    c.set_terminated(rid, status="FINISHED")
+    return rid
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+def register(c, target: str, name: str) -> int:
+    """Register a final run's ``model/`` folder as a new version of registered model ``name``."""
+    from zoo.train.runner import MODEL_DIR
+
+    run = None
+    if re.fullmatch(r"[0-9a-f]{32}", target):
+        try:
+            run = c.get_run(target)
+        except Exception:
+            run = None
+    if run is None:
+        exp = c.get_experiment_by_name(target)
+        run = _newest_final(c, exp.experiment_id) if exp is not None else None
+        if run is None:
+            raise TrainingError(f"{target!r} is neither a final run id nor an experiment with a final run")
+    tags = run.data.tags
+    if tags.get("zoo.role") != "final":
+        raise TrainingError(
+            f"run {run.info.run_id} is a {tags.get('zoo.role', 'plain')} run; register a final run "
+            f"(zoo train SPEC --final)"
+        )
+    if run.info.status != "FINISHED":
+        raise TrainingError(f"final run {run.info.run_id} is {run.info.status}, not FINISHED")
+    with runs.store_lock(c.tracking_uri):
+        try:
+            c.get_registered_model(name)
+        except Exception:
+            try:
+                c.create_registered_model(
+                    name, description=f"zoo final model of spec {tags.get('zoo.spec_name')}"
+                )
+            except Exception as exc:
+                raise ZooError(f"cannot create registered model {name!r}: {exc}") from exc
+    mv = c.create_model_version(
+        name,
+        f"{run.info.artifact_uri}/{MODEL_DIR}",
+        run_id=run.info.run_id,
+        tags={
+            k: tags[k]
+            for k in ("zoo.spec_hash", "zoo.spec_name", "zoo.until", "zoo.data_fingerprint")
+            if k in tags
+        },
+    )
+    return int(mv.version)
