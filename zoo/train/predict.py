@@ -222,7 +222,7 @@ def load_model(c, target: str, plugins: Sequence[str] = ()) -> ModelBundle:
         final = _newest_final(c, exp.experiment_id)
         if final is not None:
             return _final_bundle(c, final, plugins)
-    _, parents = runs.resolve_parents(c, target, TrainingError)
+    parents = runs.resolve_parents(c, target, TrainingError).runs
     if len(parents) > 1:
         names = {p.data.tags.get("zoo.spec_name", p.info.run_name): p.info.run_id for p in parents}
         raise TrainingError(f"study {target!r} has {len(parents)} specs; name one by its run id: {names}")
