@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REAL_DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,15 +20,8 @@ from datasets.labels import ensure_labels
 from datasets.schema import read_store, write_cube
 from zoo.errors import DataError
 
-HERE = Path(__file__).resolve()
-REAL = next(
-    (
-        p / "data" / "cn_ashare_tdx_2015_2023"
-        for p in (HERE.parents[2] / "shared", HERE.parents[3] / "shared")
-        if (p / "data" / "cn_ashare_tdx_2015_2023" / "daily.parquet").exists()
-    ),
-    None,
-)
+#: The full real data set (``ZOO_REAL_DATA``, else ../shared beside the checkout): tests/conftest.py.
+REAL = REAL_DATA
 #: Attrs that legitimately differ between an append and one ingest: the provenance line.
 DIFFERING_ATTRS = {"source"}
 SYMBOLS = ("000001.SZ", "300750.SZ", "600000.SH", "600519.SH", "688001.SH")
@@ -364,7 +358,7 @@ def test_cli_append(tmp_path, capsys):
     assert "nothing to append" in capsys.readouterr().out
 
 
-@pytest.mark.skipif(REAL is None, reason="the shared real data is not here")
+@pytest.mark.real_data  # collected only where the full data set is (tests/conftest.py), never a skip line
 def test_real_data_appended_in_pieces_equals_one_ingest(tmp_path):
     import pyarrow.parquet as pq
 
