@@ -94,6 +94,18 @@ def synth(
         _print_oracles(cube)
 
 
+def _beside(files: list[Path], symbols: Path | None, index: Path | None) -> tuple[Path | None, Path | None]:
+    """Symbol table and index series as given, else a stocks.csv / index_daily.parquet beside files[0]."""
+    here = files[0].parent
+    if symbols is None and (here / "stocks.csv").exists():
+        symbols = here / "stocks.csv"
+        typer.echo(f"using symbol table {symbols}")
+    if index is None and (here / "index_daily.parquet").exists():
+        index = here / "index_daily.parquet"
+        typer.echo(f"using index series {index}")
+    return symbols, index
+
+
 @data_app.command("ingest")
 def ingest(
     files: list[Path] = typer.Argument(
@@ -128,13 +140,7 @@ def ingest(
     from datasets.labels import ensure_labels
     from datasets.schema import APPEND_DATE_CHUNK
 
-    here = files[0].parent
-    if symbols is None and (here / "stocks.csv").exists():
-        symbols = here / "stocks.csv"
-        typer.echo(f"using symbol table {symbols}")
-    if index is None and (here / "index_daily.parquet").exists():
-        index = here / "index_daily.parquet"
-        typer.echo(f"using index series {index}")
+    symbols, index = _beside(files, symbols, index)
     t0 = time.perf_counter()
     cube = run_ingest(files, symbols, index, size_proxy=size_proxy, sectors=sectors)
     if labels:
@@ -168,13 +174,7 @@ def append(
 
     from datasets.append import append_store
 
-    here = files[0].parent
-    if symbols is None and (here / "stocks.csv").exists():
-        symbols = here / "stocks.csv"
-        typer.echo(f"using symbol table {symbols}")
-    if index is None and (here / "index_daily.parquet").exists():
-        index = here / "index_daily.parquet"
-        typer.echo(f"using index series {index}")
+    symbols, index = _beside(files, symbols, index)
     t0 = time.perf_counter()
     # quiet off a terminal, and shown only when the append takes over a second
     with tqdm(total=3, desc="append", unit="step", delay=1.0, disable=None) as bar:
