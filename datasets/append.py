@@ -2,17 +2,22 @@
 
 An ingested cube stores, beside its arrays, what its derivation needs and cannot read back from
 them (``input_amount``, ``input_shares``, ``input_mcap``, ``input_industry`` and the ``ingest_*``
-attrs). ``append_cube`` rebuilds the stored input cells from the cube, pivots the new rows, and runs
-the same ``datasets.ingest.derive_cube`` and ``ensure_labels`` over the whole panel in memory: every
-cross-date step there is causal, so the stored dates come out unchanged except where later days
-complete them (labels of the last h + 1 dates). ``append_store`` then writes only what changed.
+attrs). An append re-derives only the last weeks: from the row before the month of the first
+stored label the new days complete (labels of the last h + 1 dates change; index stand-ins are
+ranked on a month's eve) to the end. ``datasets.ingest.derive_cube`` runs over that window from the
+state above it (``datasets.carry``: last closes, bar counts, 20-day means and caps, read back from
+the store), which gives the rows one derivation of everything gives; the window's stored rows are
+re-derived too and checked equal to the stored ones, bit for bit, before anything is written.
+Nothing above the window is read except by that state's short scan and, when the store holds
+labels, by the fingerprint of their inputs.
 
 Writing: the new store is a hard-linked clone of the old one (``os.link`` per file: no data copied)
 beside it, into which xarray writes the changed dates as a region plus the new dates along ``date``;
 it then replaces the old store by rename. Zarr's local store writes every file to a temporary name
 and renames it into place, so a write into the clone gets a new inode and never touches a file the
 old store still links to: the old store is intact whatever fails before the rename. A new symbol
-changes every array's symbol axis, so that append writes the whole store aside instead.
+changes every array's symbol axis (symbols are sorted, as one ingest sorts them), so that append
+writes the whole store aside instead, still deriving only the window.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from datasets.carry import carry_at
 from datasets.ingest import (
+    DERIVATION,
     Cells,
     _cells,
     _check_across_files,
@@ -40,8 +47,9 @@ from datasets.ingest import (
     read_long,
     read_symbol_table,
 )
-from datasets.labels import ensure_labels
+from datasets.labels import label_arrays, label_attrs, label_fingerprint
 from datasets.schema import _zarr_prepare, read_store, validate_cube, write_cube
+from datasets.universes import month_starts
 from zoo.errors import DataError
 
 #: Stored columns compared with a re-sent row, in the order a mismatch is reported.
@@ -58,6 +66,9 @@ class AppendResult:
     first_changed: pd.Timestamp | None  # the earliest stored date whose values changed, None if none
     skipped_rows: int  # rows re-sent for stored (date, symbol) cells with identical values
     rewritten: str = ""  # on write: "tail" (changed dates only), "full" (new symbol or variable), "none"
+    derived_from: pd.Timestamp | None = (
+        None  # the first date re-derived (the rows above are read, not derived)
+    )
 
 
 def _read_new(files: Sequence[str | os.PathLike], cube: xr.Dataset, where: str) -> tuple[pd.DataFrame, int]:
@@ -66,10 +77,6 @@ def _read_new(files: Sequence[str | os.PathLike], cube: xr.Dataset, where: str) 
     dates = pd.DatetimeIndex(cube["date"].values)
     symbols = pd.Index(np.asarray(cube["symbol"].values).astype(str))
     last = dates[-1]
-    bars = np.asarray(cube["bars"].values)
-    stored = {"amount": np.asarray(cube["input_amount"].values)}
-    if "limit_breach" in columns:
-        stored["limit_breach"] = np.asarray(cube["breach"].values)
     frames, skipped = [], 0
     for f in files:
         name = str(f)
@@ -91,6 +98,13 @@ def _read_new(files: Sequence[str | os.PathLike], cube: xr.Dataset, where: str) 
             sub = df[old]
             d_pos = dates.get_indexer(sub["date"])
             s_pos = symbols.get_indexer(sub["symbol"])
+            # only the re-sent dates' stored rows are read
+            rows_read = np.unique(d_pos[d_pos >= 0])
+            d_pos = np.where(d_pos >= 0, np.searchsorted(rows_read, d_pos), -1)
+            bars = np.asarray(cube["bars"].isel(date=rows_read).values)
+            stored = {"amount": np.asarray(cube["input_amount"].isel(date=rows_read).values)}
+            if "limit_breach" in columns:
+                stored["limit_breach"] = np.asarray(cube["breach"].isel(date=rows_read).values)
             have = (d_pos >= 0) & (s_pos >= 0)
             have[have] = np.isfinite(bars[d_pos[have], s_pos[have], 3])
             rows = np.flatnonzero(old)
@@ -194,7 +208,7 @@ def _join(old: Cells, new: Cells) -> Cells:
 
 
 def appendable(cube: xr.Dataset, where: str) -> None:
-    """Raise DataError unless ``cube`` was written by ``zoo data ingest`` with its input cells."""
+    """Raise DataError unless ``cube`` was written by this version's ``zoo data ingest`` with its inputs."""
     need = [k for k in ("ingest_columns", "ingest_size_proxy", "ingest_sectors") if k not in cube.attrs]
     need += [v for v in ("input_amount", "input_industry") if v not in cube.data_vars]
     if need:
@@ -204,6 +218,199 @@ def appendable(cube: xr.Dataset, where: str) -> None:
         )
     if "slice" in cube.attrs:
         raise DataError(f"{where}: is a slice (universes from the full market); append to the full store")
+    version = int(cube.attrs.get("ingest_derivation", 1))
+    if version != DERIVATION:
+        raise DataError(
+            f"{where}: was derived by ingest arithmetic version {version}, this zoo continues version "
+            f"{DERIVATION} only (its 20-day means differ in the last bits); re-ingest it once"
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tail:
+    """An append's changes: every variable from stored row ``start`` on, over the new symbol axis."""
+
+    cube: xr.Dataset  # dates[start:] x all symbols; undated variables and attrs of the new cube
+    start: int  # rows before it are unchanged (for old symbols)
+    n_old: int
+    derived_from: pd.Timestamp | None  # the derivation window's first date
+    new_dates: pd.DatetimeIndex
+    new_symbols: list[str]
+    skipped: int
+    first_changed: pd.Timestamp | None
+
+
+def _month_start(dates: pd.DatetimeIndex, row: int) -> int:
+    """The first row of the month that holds ``row``."""
+    starts = month_starts(dates)
+    return int(starts[starts <= row].max())
+
+
+def _index_levels(
+    stored: xr.Dataset, index_file: str | os.PathLike | None, dates: pd.DatetimeIndex, a: int
+) -> np.ndarray | None:
+    """(3, D - a) index closes from row ``a``: stored rows keep theirs, new rows from ``index_file``."""
+    if not index_file and "index_close" not in stored:
+        return None
+    n = stored.sizes["date"]
+    levels = np.full((stored.sizes["index"], len(dates) - a), np.nan, dtype=np.float32)
+    if index_file:
+        idx = pd.read_parquet(index_file) if str(index_file).endswith(".parquet") else pd.read_csv(index_file)
+        idx["date"] = pd.to_datetime(idx["date"])
+        idx["symbol"] = idx["symbol"].astype(str)
+        levels = index_levels(idx, dates[a:])
+    if "index_close" in stored and a < n:
+        levels[:, : n - a] = np.asarray(stored["index_close"].isel(date=slice(a, n)).values)
+    return levels
+
+
+def _mismatch(old: xr.Dataset, new: xr.Dataset, rows: dict[str, int]) -> tuple[str, int] | None:
+    """The first (variable, row) where ``new`` differs from ``old`` on rows ``rows[v]..`` (None: equal)."""
+    first = None
+    for v, lo in rows.items():
+        a = np.asarray(old[v].isel(date=slice(lo, None)).transpose("date", ...).values)
+        b = np.asarray(new[v].isel(date=slice(lo, None)).transpose("date", ...).values)
+        if not a.size:
+            continue
+        a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+        same = (a == b) | (pd.isna(a) & pd.isna(b)) if a.dtype.kind == "f" else a == b
+        bad = np.flatnonzero(~same.all(axis=1))
+        if len(bad) and (first is None or lo + bad[0] < first[1]):
+            first = (v, lo + int(bad[0]))
+    return first
+
+
+def _derive_tail(
+    stored: xr.Dataset,
+    files: Sequence[str | os.PathLike],
+    symbols_file: str | os.PathLike | None,
+    index_file: str | os.PathLike | None,
+    where: str,
+) -> _Tail:
+    """Re-derive the last weeks of ``stored`` with the new rows of ``files``; the older rows stay as stored.
+
+    The rows written start at the first stored label the new days complete (t + 1 + h reaches a
+    new day; the first new day without labels); the derivation window one row before that row's
+    month, where its index stand-ins are ranked. The state above the window comes from
+    ``datasets.carry.carry_at``. The window's stored rows are re-derived too and must come out as
+    stored, bit for bit: a check that it continues the history exactly as one ingest would.
+    """
+    appendable(stored, where)
+    if not files:
+        raise DataError("append: no input files given")
+    if stored.attrs.get("ingest_symbol_table") and symbols_file is None:
+        raise DataError(
+            f"{where}: was ingested with a symbol table (stocks.csv); pass it again (--symbols), "
+            "since new symbols take their industry and shares from it"
+        )
+    df, skipped = _read_new(files, stored, where)
+    n = stored.sizes["date"]
+    old_dates = pd.DatetimeIndex(stored["date"].values)
+    old_symbols = np.asarray(stored["symbol"].values).astype(str)
+    new_dates = pd.DatetimeIndex(np.sort(df["date"].unique()))
+    if not len(new_dates):
+        return _Tail(stored.isel(date=slice(n, None)), n, n, None, new_dates, [], skipped, None)
+    symbols = np.union1d(old_symbols, df["symbol"].unique().astype(str)).astype(str)
+    at = pd.Index(symbols).get_indexer(old_symbols)
+    dates = old_dates.append(new_dates)
+    horizons = [int(h) for h in stored["horizon"].values] if "label_raw" in stored.data_vars else []
+    new_cells = _cells(df, new_dates, symbols)
+    industry = _join(_stored_cells(stored.isel(date=slice(0, 0)), symbols), new_cells).industry
+    old_industry = _stored_cells(stored.isel(date=slice(0, 0)), old_symbols).industry
+    known, was = pd.notna(industry[at]), pd.notna(old_industry)
+    same_industry = np.array_equal(known, was) and (industry[at][known] == old_industry[was]).all()
+    if not same_industry or (index_file and "index_close" not in stored):
+        # a stored symbol's first industry arrives only now (it holds on every date, labels too), or
+        # index levels are new (every date gets them): derive it all
+        start = a = 0
+    else:
+        start = max(0, n - (max(horizons) + 1 if horizons else 0))
+        a = max(0, _month_start(dates, start) - 1)  # the ranking day of the first written row's month
+    window = stored.isel(date=slice(a, n))
+    cells = _join(_stored_cells(window, symbols), new_cells)
+    span = f"{new_dates[0].date()}..{new_dates[-1].date()}"
+    source = f"{stored.attrs['source']}; append of {', '.join(_provenance_name(f) for f in files)} ({span})"
+    derived = derive_cube(
+        cells,
+        dates[a:],
+        symbols,
+        columns=stored.attrs["ingest_columns"],
+        source=source,
+        symbol_table=read_symbol_table(symbols_file) if symbols_file else None,
+        index_close=_index_levels(stored, index_file, dates, a),
+        size_proxy=stored.attrs["ingest_size_proxy"],
+        sectors=stored.attrs["ingest_sectors"],
+        tiers=tuple(int(t) for t in stored.attrs.get("index_tiers", (300, 500, 1000))),
+        carry=carry_at(stored, a).spread(at, len(symbols)),
+    )
+    if horizons:
+        derived = derived.assign_coords(horizon=np.array(horizons, dtype=np.int64))
+        raw, neu = label_arrays(derived, horizons)
+        derived = derived.assign(
+            label_raw=(("horizon", "date", "symbol"), raw), label_neutral=(("horizon", "date", "symbol"), neu)
+        )
+    # the window's stored rows must re-derive as stored; the index stand-ins from the first full month,
+    # the labels up to those the new days complete
+    old_part = derived.isel(date=slice(0, n - a), symbol=at)
+    checked = {v: 0 for v in stored.data_vars if "date" in stored[v].dims and not v.startswith("label_")}
+    if a:  # the window's first month has no ranking day in it (build_indexes skips it)
+        starts = month_starts(dates)
+        checked["in_universe"] = checked["index_weight"] = int(starts[starts > a].min()) - a
+    bad = _mismatch(window, old_part, checked)
+    if bad is None and horizons:
+        labels = dict.fromkeys(["label_raw", "label_neutral"], 0)
+        rows = slice(0, start - a)
+        bad = _mismatch(window[list(labels)].isel(date=rows), old_part[list(labels)].isel(date=rows), labels)
+    if bad is not None:
+        v, row = bad
+        raise DataError(
+            f"{where}: re-deriving the stored {dates[a + row].date()} gives another {v!r} than is stored; "
+            f"the store was not derived as this zoo derives it: re-ingest it"
+        )
+    tail = derived.isel(date=slice(start - a, None))
+    changed = _mismatch(
+        stored.isel(date=slice(start, n)),
+        tail.isel(date=slice(0, n - start), symbol=at),
+        {v: 0 for v in stored.data_vars if "date" in stored[v].dims},
+    )
+    first_changed = pd.Timestamp(dates[start + changed[1]]) if changed else None
+    added = sorted(set(symbols) - set(old_symbols))
+    return _Tail(tail, start, n, pd.Timestamp(dates[a]), new_dates, added, skipped, first_changed)
+
+
+def _whole(stored: xr.Dataset, tail: _Tail) -> xr.Dataset:
+    """The new cube in memory: the stored rows above the tail (new symbols empty there), then the tail."""
+    if tail.start == 0:
+        return tail.cube.copy()
+    head = stored.isel(date=slice(0, tail.start)).load()
+    symbols = tail.cube["symbol"].values
+    if len(symbols) != stored.sizes["symbol"]:
+        # a new symbol's stored rows hold what the derivation gives a stock without bars: its first tail row
+        first = tail.cube.isel(date=0)
+        fill = {
+            v: np.asarray(first[v].sel(symbol=tail.new_symbols[0]).values).flat[0]
+            for v in tail.cube.data_vars
+            if {"date", "symbol"} <= set(tail.cube[v].dims)
+        }
+        head = head.reindex(symbol=symbols, fill_value=fill)
+    dated = [v for v in tail.cube.data_vars if "date" in tail.cube[v].dims]
+    undated = tail.cube.drop_dims("date")
+    whole = xr.concat([head[dated], tail.cube[dated]], dim="date", data_vars="all", coords="minimal")
+    whole = xr.merge([whole, undated], combine_attrs="override", join="exact").assign_attrs(tail.cube.attrs)
+    for v in dated:  # concat keeps the head's dtypes and attrs; the tail's win
+        whole[v] = whole[v].astype(tail.cube[v].dtype)
+        whole[v].attrs = dict(tail.cube[v].attrs)
+    return whole
+
+
+def _finish_labels(whole: xr.Dataset) -> xr.Dataset:
+    """The label variables' attrs: the fingerprint of the whole new cube's label inputs."""
+    if "label_raw" not in whole.data_vars:
+        return whole
+    fp = label_fingerprint(whole)
+    for v in ("label_raw", "label_neutral"):
+        whole[v].attrs = label_attrs(v, fp)
+    return whole
 
 
 def append_cube(
@@ -214,78 +421,14 @@ def append_cube(
     where: str = "<in-memory cube>",
 ) -> AppendResult:
     """``cube`` with the days of ``files`` appended; equal to one ingest of all its inputs and ``files``."""
-    appendable(cube, where)
-    if not files:
-        raise DataError("append: no input files given")
-    if cube.attrs.get("ingest_symbol_table") and symbols_file is None:
-        raise DataError(
-            f"{where}: was ingested with a symbol table (stocks.csv); pass it again (--symbols), "
-            "since new symbols take their industry and shares from it"
-        )
-    df, skipped = _read_new(files, cube, where)
-    old_dates = pd.DatetimeIndex(cube["date"].values)
-    old_symbols = np.asarray(cube["symbol"].values).astype(str)
-    new_dates = pd.DatetimeIndex(np.sort(df["date"].unique()))
-    if not len(new_dates):
-        return AppendResult(cube, new_dates, [], None, skipped)
-    symbols = np.union1d(old_symbols, df["symbol"].unique().astype(str)).astype(str)
-    cells = _join(_stored_cells(cube, symbols), _cells(df, new_dates, symbols))
-    dates = old_dates.append(new_dates)
-    table = read_symbol_table(symbols_file) if symbols_file else None
-    levels = None
-    if index_file or "index_close" in cube:
-        levels = np.full((cube.sizes["index"], len(dates)), np.nan, dtype=np.float32)
-        if index_file:
-            idx = (
-                pd.read_parquet(index_file)
-                if str(index_file).endswith(".parquet")
-                else pd.read_csv(index_file)
-            )
-            idx["date"] = pd.to_datetime(idx["date"])
-            idx["symbol"] = idx["symbol"].astype(str)
-            levels = index_levels(idx, dates)
-        if "index_close" in cube:  # stored days keep their levels; the file only adds the new ones
-            levels[:, : len(old_dates)] = np.asarray(cube["index_close"].values)
-    span = f"{new_dates[0].date()}..{new_dates[-1].date()}"
-    source = f"{cube.attrs['source']}; append of {', '.join(_provenance_name(f) for f in files)} ({span})"
-    new = derive_cube(
-        cells,
-        dates,
-        symbols,
-        columns=cube.attrs["ingest_columns"],
-        source=source,
-        symbol_table=table,
-        index_close=levels,
-        size_proxy=cube.attrs["ingest_size_proxy"],
-        sectors=cube.attrs["ingest_sectors"],
-        tiers=tuple(int(t) for t in cube.attrs.get("index_tiers", (300, 500, 1000))),
+    tail = _derive_tail(cube, files, symbols_file, index_file, where)
+    if not len(tail.new_dates):
+        return AppendResult(cube, tail.new_dates, [], None, tail.skipped)
+    whole = _finish_labels(_whole(cube, tail))
+    validate_cube(whole, where=f"{where} after the append")
+    return AppendResult(
+        whole, tail.new_dates, tail.new_symbols, tail.first_changed, tail.skipped, "", tail.derived_from
     )
-    if "label_raw" in cube.data_vars:
-        new = ensure_labels(new, horizons=[int(h) for h in cube["horizon"].values])
-    validate_cube(new, where=f"{where} after the append")
-    added = sorted(set(symbols) - set(old_symbols))
-    return AppendResult(new, new_dates, added, _first_changed(cube, new), skipped)
-
-
-def _first_changed(old: xr.Dataset, new: xr.Dataset) -> pd.Timestamp | None:
-    """The earliest stored date at which any variable of ``new`` differs from ``old`` (None: none)."""
-    n = old.sizes["date"]
-    first = n
-    sub = new.isel(date=slice(0, n)).sel(symbol=old["symbol"].values)
-    for v in new.data_vars:
-        if "date" not in new[v].dims:
-            continue
-        if v not in old.data_vars:
-            return pd.Timestamp(old["date"].values[0])
-        a = np.asarray(old[v].transpose("date", ...).values).reshape(n, -1)
-        b = np.asarray(sub[v].transpose("date", ...).values).reshape(n, -1)
-        if a.shape != b.shape:
-            return pd.Timestamp(old["date"].values[0])
-        same = (a == b) | (pd.isna(a) & pd.isna(b)) if a.dtype.kind == "f" else a == b
-        rows = np.flatnonzero(~same.all(axis=1))
-        if len(rows):
-            first = min(first, int(rows[0]))
-    return pd.Timestamp(old["date"].values[first]) if first < n else None
 
 
 def _clone_links(src: Path, dst: Path) -> None:
@@ -293,28 +436,26 @@ def _clone_links(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, copy_function=os.link)
 
 
-def _write_tail(result: AppendResult, old: xr.Dataset, path: Path) -> None:
-    """Write the appended cube by a hard-linked clone that rewrites only changed and new dates."""
-    new = result.cube
-    n = old.sizes["date"]
-    start = (
-        n
-        if result.first_changed is None
-        else int(pd.DatetimeIndex(old["date"].values).get_loc(result.first_changed))
-    )
+def _write_tail(tail: _Tail, old: xr.Dataset, path: Path, label_attrs_now: dict[str, dict]) -> None:
+    """Write an append by a hard-linked clone of the store that rewrites only the tail's dates."""
+    start, n = tail.start, tail.n_old
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     try:
         _clone_links(path, tmp)
-        prep = _zarr_prepare(new)
+        prep = _zarr_prepare(tail.cube)
+        for v, attrs in label_attrs_now.items():
+            prep[v].attrs = attrs
         dated = [v for v in prep.data_vars if "date" in prep[v].dims]
         keep = prep[dated].drop_vars([c for c in prep.coords if "date" not in prep[c].dims])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if start < n:
-                keep.isel(date=slice(start, n)).to_zarr(
+                keep.isel(date=slice(0, n - start)).to_zarr(
                     tmp, region={"date": slice(start, n)}, mode="r+", consolidated=False, zarr_format=3
                 )
-            keep.isel(date=slice(n, None)).to_zarr(tmp, append_dim="date", consolidated=False, zarr_format=3)
+            keep.isel(date=slice(n - start, None)).to_zarr(
+                tmp, append_dim="date", consolidated=False, zarr_format=3
+            )
             _rewrite_undated(prep, old, tmp)
         os_old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
         os.replace(path, os_old)
@@ -369,6 +510,26 @@ def _date_chunk(path: Path) -> int | None:
     return int(meta["chunk_grid"]["configuration"]["chunk_shape"][0])
 
 
+def _json_attrs(attrs: dict) -> dict:
+    """Attrs as JSON values, as xarray writes them (numpy scalars and arrays to Python)."""
+    out = {}
+    for k, v in attrs.items():
+        if isinstance(v, np.ndarray):
+            v = v.tolist()
+        elif isinstance(v, np.generic):
+            v = v.item()
+        out[k] = v
+    return out
+
+
+def _date_chunk(path: Path) -> int | None:
+    """The store's chunk length along date (its ``bars``), to keep when it is written whole."""
+    import json
+
+    meta = json.loads((path / "bars" / "zarr.json").read_text())
+    return int(meta["chunk_grid"]["configuration"]["chunk_shape"][0])
+
+
 def append_store(
     store: str | os.PathLike,
     files: Sequence[str | os.PathLike],
@@ -376,19 +537,47 @@ def append_store(
     index_file: str | os.PathLike | None = None,
     step: Callable[[str], None] | None = None,
 ) -> AppendResult:
-    """Append the days of ``files`` to the Zarr ``store``, atomically; the old store is intact on failure."""
+    """Append the days of ``files`` to the Zarr ``store``, atomically; the old store is intact on failure.
+
+    Reads the store lazily: the new days' window, the state above it and, when the store holds
+    labels, the label inputs for their fingerprint. ``AppendResult.cube`` is the new store, lazily.
+    """
     step = step or (lambda _msg: None)
     path = Path(store)
     step("read store")
-    old = read_store(path)
+    old = read_store(path, load=False)
     step("read files, derive")
-    result = append_cube(old, files, symbols_file, index_file, where=str(path))
-    if not len(result.new_dates):
-        return dataclasses.replace(result, rewritten="none")
-    step("write")
-    if result.new_symbols or set(result.cube.data_vars) != set(old.data_vars):
+    tail = _derive_tail(old, files, symbols_file, index_file, where=str(path))
+    if not len(tail.new_dates):
+        return AppendResult(old, tail.new_dates, [], None, tail.skipped, rewritten="none")
+    full = bool(tail.new_symbols) or set(tail.cube.data_vars) != set(old.data_vars)
+    step("fingerprint labels")
+    if full:
         # every array's symbol axis changes, or a variable is new (index levels): write it all aside
-        write_cube(result.cube, path, date_chunk=_date_chunk(path))
-        return dataclasses.replace(result, rewritten="full")
-    _write_tail(result, old, path)
-    return dataclasses.replace(result, rewritten="tail")
+        whole = _finish_labels(_whole(old, tail))
+        validate_cube(whole, where=f"{path} after the append")
+        step("write")
+        write_cube(whole, path, date_chunk=_date_chunk(path))
+    else:
+        validate_cube(tail.cube, where=f"{path} after the append")
+        attrs = {}
+        if "label_raw" in tail.cube.data_vars:  # the fingerprint of all label inputs, old rows streamed
+            fp = label_fingerprint(_whole_lazy(old, tail))
+            attrs = {v: label_attrs(v, fp) for v in ("label_raw", "label_neutral")}
+        step("write")
+        _write_tail(tail, old, path, attrs)
+    new = read_store(path, load=False)
+    kind = "full" if full else "tail"
+    return AppendResult(
+        new, tail.new_dates, tail.new_symbols, tail.first_changed, tail.skipped, kind, tail.derived_from
+    )
+
+
+def _whole_lazy(stored: xr.Dataset, tail: _Tail) -> xr.Dataset:
+    """The label inputs of the new cube (same symbols), the stored rows left lazy."""
+    from datasets.labels import _LABEL_INPUTS
+
+    dated = [v for v in _LABEL_INPUTS if "date" in stored[v].dims]
+    head = stored[dated].isel(date=slice(0, tail.start))
+    whole = xr.concat([head, tail.cube[dated]], dim="date", data_vars="all", coords="minimal")
+    return whole.assign(industry=tail.cube["industry"])

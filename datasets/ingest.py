@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from datasets.carry import AMOUNT_MIN_BARS, AMOUNT_WINDOW, SEASONED_BARS, Carry
+from datasets.panel import ffill, trailing_mean
 from datasets.schema import INDEXES, SCHEMA_VERSION, cube_coords
 from datasets.sectors import map_industries
 from datasets.universes import REAL_TIERS, all_universe, build_indexes
@@ -44,6 +46,9 @@ ALIASES = {"market_cap": "mcap", "cap": "mcap", "ticker": "symbol", "code": "sym
 INDEX_SYMBOLS = {"000300.SH": "csi300", "000905.SH": "csi500", "000852.SH": "csi1000"}
 BREACH_MARGIN = 0.012
 SIZE_PROXIES = ("amount20", "cap")
+#: Version of ``derive_cube``'s arithmetic, stored in attrs: ``datasets.append`` continues only a cube
+#: derived by the same version (2: window-local 20-day means, carried state, causal cap imputation).
+DERIVATION = 2
 
 
 def _fail(file: str, row: int | None, column: str | None, msg: str) -> DataError:
@@ -293,13 +298,18 @@ def derive_cube(
     size_proxy: str = "amount20",
     sectors: str = "sw28",
     tiers: tuple[int, int, int] = REAL_TIERS,
+    carry: Carry | None = None,
 ) -> xr.Dataset:
     """The cube from its input cells: masks, limits, breaches, size, proxy cap, industries, universes.
 
-    Everything across dates here is causal (a value at t reads cells up to t only), which is what
-    lets ``datasets.append`` add days without changing what is stored before them.
+    Everything across dates here is causal (a value at t reads cells up to t only, through the
+    state in ``datasets.carry.Carry``). ``carry`` is that state above the first of ``dates`` (None:
+    they start the history), which lets ``datasets.append`` re-derive only the last weeks of a
+    store and get exactly the rows one derivation of everything gives.
     """
     shape = (len(dates), len(symbols))
+    if carry is None:
+        carry = Carry.empty(len(symbols), cells.shares is not None, cells.mcap is not None)
     bars = cells.bars
     notes = []
     if "vwap" in columns:
@@ -317,12 +327,13 @@ def derive_cube(
     first = np.where(traded.any(0), np.argmax(traded, axis=0), len(dates))
     # listed from the first bar on: whether a stock ever trades again is not known at t, so a
     # delisting shows as a suspension (and leaves "all" once it passes LONG_SUSPENSION_DAYS)
-    listed = pos >= first[None]
+    listed = carry.listed[None] | (pos >= first[None])
     suspended = listed & ~traded
 
     # previous traded close (across suspensions), for limits and breaches
-    prev_close = pd.DataFrame(close).ffill().shift(1).to_numpy()
-    bar_no = np.cumsum(traded, axis=0)  # 1 on a stock's first bar
+    close_ff = ffill(close, carry.close)
+    prev_close = np.concatenate([carry.close[None], close_ff[:-1]])
+    bar_no = carry.bars[None] + np.cumsum(traded, axis=0)  # 1 on a stock's first bar
     limit = price_limits(symbols, dates)
     with np.errstate(invalid="ignore", divide="ignore"):
         move = close / prev_close - 1.0
@@ -345,20 +356,19 @@ def derive_cube(
 
     # size and proxy cap, causal: rolling means over trading days up to t only
     amount = np.where(traded, cells.amount, np.nan)
-    amount20 = pd.DataFrame(amount).rolling(20, min_periods=5).mean().ffill().to_numpy()
+    amount20 = ffill(trailing_mean(amount, AMOUNT_WINDOW, AMOUNT_MIN_BARS, carry.amount), carry.amount20)
     amount20 = np.where(listed, amount20, np.nan)
     shares = None
     if cells.shares is not None:
-        shares = pd.DataFrame(cells.shares).ffill().to_numpy()
+        shares = ffill(cells.shares, carry.shares)
         notes.append("cap: close x shares column")
     elif symbol_table is not None and "shares" in symbol_table:
         sh = symbol_table["shares"].reindex(symbols).to_numpy(dtype=np.float64)
         shares = np.broadcast_to(sh[None, :], shape)
         notes.append(f"cap: close x {symbol_table.attrs.get('shares_source', 'per-symbol shares')}")
-    close_ff = pd.DataFrame(close).ffill().to_numpy()
     mcap_in = None
     if cells.mcap is not None:
-        mcap_in = pd.DataFrame(cells.mcap).ffill().to_numpy()
+        mcap_in = ffill(cells.mcap, carry.mcap)
         cap = mcap_in
         notes.append("cap: mcap column")
     elif shares is not None:
@@ -372,7 +382,7 @@ def derive_cube(
         med_turn = np.full(len(dates), np.nan)
         med_turn[with_ratio] = np.nanmedian(ratio[with_ratio], axis=1)
         imputed = ~known & np.isfinite(amount20)
-        if np.isfinite(med_turn).any():
+        if cells.mcap is not None or shares is not None:  # a column, not the data: causal
             cap = np.where(imputed, amount20 / med_turn[:, None], cap)
             notes.append("cap where unknown: 20-day mean amount / that day's median turnover")
         else:
@@ -403,12 +413,13 @@ def derive_cube(
             f"industry: {sectors} sectors" + (f"; unmapped -> Unknown: {unmapped}" if unmapped else "")
         )
 
-    uni_all = all_universe(listed, suspended)
+    uni_all = all_universe(listed, suspended, carry.since_trade)
     st = np.zeros(shape, dtype=bool)
     # index candidates: at least 60 bars (CSI excludes fresh listings); stocks trading on the
     # data's first day were listed before it and count as seasoned
-    eligible = uni_all & traded & ((bar_no >= 60) | (first == 0)[None])
-    member, weight = build_indexes(dates, size, cap.astype(np.float32), eligible, tiers, listed)
+    on_day_one = carry.first_day | ((first == 0) & (carry.row == 0))
+    eligible = uni_all & traded & ((bar_no >= SEASONED_BARS) | on_day_one[None])
+    member, weight = build_indexes(dates, size, cap.astype(np.float32), eligible, tiers, listed, carry.cap)
     in_universe = np.concatenate([uni_all[None], member], axis=0)
 
     # the row industries as codes into attrs input_industry_names (-1: none), for datasets.append
@@ -456,6 +467,7 @@ def derive_cube(
             ),
             # what datasets.append needs to continue this cube exactly as one ingest would
             "ingest_columns": sorted(str(c) for c in columns),
+            "ingest_derivation": DERIVATION,
             "ingest_size_proxy": size_proxy,
             "ingest_sectors": sectors,
             "ingest_symbol_table": symbol_table is not None,

@@ -16,7 +16,7 @@ Conventions:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -121,6 +121,30 @@ def label_fingerprint(cube: xr.Dataset) -> str:
     return fingerprint(cube, variables=_LABEL_INPUTS)
 
 
+def label_arrays(cube: xr.Dataset, horizons: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """``(label_raw, label_neutral)`` as (H, D, S) float32 arrays of ``cube``'s dates (no attrs, no checks).
+
+    A label at t reads rows t .. t+1+h only, so a run over the last rows of a cube gives those rows'
+    labels exactly as a run over all of it (``datasets.append``).
+    """
+    close = np.asarray(cube["bars"].sel(field="close").values)
+    breach = np.asarray(cube["breach"].values)
+    size = np.asarray(cube["size"].values)
+    industry = np.asarray(cube["industry"].values)
+    valid = np.asarray(cube["in_universe"].sel(universe="all").values) & ~np.asarray(cube["suspended"].values)
+    raw = np.stack([forward_returns(close, breach, h) for h in horizons])
+    neu = np.stack([neutralize(r, size, industry, valid) for r in raw])
+    return raw, neu
+
+
+def label_attrs(name: str, fp: str) -> dict[str, str]:
+    """The attrs of label variable ``name`` computed from inputs with fingerprint ``fp``."""
+    attrs = {"inputs_fingerprint": fp, "definition": "close(t+1) -> close(t+1+h) simple return"}
+    if name == "label_neutral":
+        attrs["neutralised_on"] = "log size + industry dummies, per date, universe all"
+    return attrs
+
+
 def ensure_labels(cube: xr.Dataset, horizons: Iterable[int] = (10, 20), persist: bool = False) -> xr.Dataset:
     """``cube`` with ``label_raw`` and ``label_neutral`` for ``horizons``, computed only if missing/stale.
 
@@ -143,21 +167,10 @@ def ensure_labels(cube: xr.Dataset, horizons: Iterable[int] = (10, 20), persist:
         cube = cube.reindex(horizon=all_h)
     elif not have:
         cube = cube.assign_coords(horizon=np.array(all_h, dtype=np.int64))
-    close = np.asarray(cube["bars"].sel(field="close").values)
-    breach = np.asarray(cube["breach"].values)
-    size = np.asarray(cube["size"].values)
-    industry = np.asarray(cube["industry"].values)
-    valid = np.asarray(cube["in_universe"].sel(universe="all").values) & ~np.asarray(cube["suspended"].values)
-    raw = np.stack([forward_returns(close, breach, h) for h in all_h])
-    neu = np.stack([neutralize(r, size, industry, valid) for r in raw])
-    attrs = {"inputs_fingerprint": fp, "definition": "close(t+1) -> close(t+1+h) simple return"}
+    raw, neu = label_arrays(cube, all_h)
     cube = cube.assign(
-        label_raw=(("horizon", "date", "symbol"), raw, attrs),
-        label_neutral=(
-            ("horizon", "date", "symbol"),
-            neu,
-            {**attrs, "neutralised_on": "log size + industry dummies, per date, universe all"},
-        ),
+        label_raw=(("horizon", "date", "symbol"), raw, label_attrs("label_raw", fp)),
+        label_neutral=(("horizon", "date", "symbol"), neu, label_attrs("label_neutral", fp)),
     )
     if persist:
         from datasets.schema import append_variables

@@ -6,12 +6,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from datasets.panel import ffill
 from datasets.schema import INDEXES
 
 #: Real index sizes; synthetic markets scale them to their stock count (see ``tier_sizes``).
 REAL_TIERS: tuple[int, int, int] = (300, 500, 1000)
 #: A stock suspended longer than this many trading days in a row leaves the "all" universe.
 LONG_SUSPENSION_DAYS = 20
+#: Rows-ago stand-in for "never traded" in :func:`days_since_trade`.
+NEVER = 10**6
 
 
 def tier_sizes(n_stocks: int, reference_market: int = 5000) -> tuple[int, int, int]:
@@ -21,17 +24,26 @@ def tier_sizes(n_stocks: int, reference_market: int = 5000) -> tuple[int, int, i
     return tuple(max(1, round(k * n_stocks / reference_market)) for k in REAL_TIERS)  # type: ignore[return-value]
 
 
-def days_since_trade(traded: np.ndarray) -> np.ndarray:
-    """(D, S) trading days since the stock last traded (0 on a trading day; large before any trade)."""
+def days_since_trade(traded: np.ndarray, before: np.ndarray | None = None) -> np.ndarray:
+    """(D, S) trading days since the stock last traded (0 on a trading day; large before any trade).
+
+    ``before`` (S,) is the value on the row before the first one (a derivation window's carry).
+    """
     d = traded.shape[0]
-    idx = np.where(traded, np.arange(d)[:, None], -(10**6))
-    last = np.maximum.accumulate(idx, axis=0)
+    start = (
+        np.full(traded.shape[1], -NEVER, dtype=np.int64) if before is None else -1 - before.astype(np.int64)
+    )
+    idx = np.where(traded, np.arange(d)[:, None], -NEVER)
+    last = np.maximum.accumulate(np.vstack([start[None], idx]), axis=0)[1:]
     return (np.arange(d)[:, None] - last).astype(np.int64)
 
 
-def all_universe(listed: np.ndarray, suspended: np.ndarray) -> np.ndarray:
-    """ "all" = listed and not in a suspension longer than ``LONG_SUSPENSION_DAYS`` (causal)."""
-    return listed & (days_since_trade(listed & ~suspended) <= LONG_SUSPENSION_DAYS)
+def all_universe(listed: np.ndarray, suspended: np.ndarray, before: np.ndarray | None = None) -> np.ndarray:
+    """ "all" = listed and not in a suspension longer than ``LONG_SUSPENSION_DAYS`` (causal).
+
+    ``before``: :func:`days_since_trade` on the row before the first one (None: nothing before).
+    """
+    return listed & (days_since_trade(listed & ~suspended, before) <= LONG_SUSPENSION_DAYS)
 
 
 def month_starts(dates: pd.DatetimeIndex) -> np.ndarray:
@@ -49,6 +61,7 @@ def build_indexes(
     eligible: np.ndarray,
     tiers: tuple[int, int, int],
     members_alive: np.ndarray,
+    cap_before: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Monthly-rebuilt disjoint size tiers and their daily cap weights.
 
@@ -58,6 +71,7 @@ def build_indexes(
     ``tiers[2]`` the CSI 1000 one (disjoint, like the real indexes). Members stay for the month
     while ``members_alive``; weights are each member's ``cap`` (carried over suspensions) over the
     tier's total, so they drift with prices between rebuilds as real cap weights do.
+    ``cap_before`` (S,) is the last finite cap before the first row (a derivation window's carry).
     Returns ``member (3, D, S) bool`` and ``weight (3, D, S) float32``.
     """
     d, s = size.shape
@@ -75,7 +89,7 @@ def build_indexes(
         for i in range(len(tiers)):
             member[i, t0:t1, order[bounds[i] : bounds[i + 1]]] = True
     member &= members_alive[None]
-    capf = pd.DataFrame(cap).ffill().to_numpy(dtype=np.float64)
+    capf = ffill(cap, cap_before).astype(np.float64)
     capf = np.where(np.isfinite(capf) & (capf > 0), capf, 0.0)
     raw = np.where(member, capf[None], 0.0)
     tot = raw.sum(axis=2, keepdims=True)

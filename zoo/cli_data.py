@@ -196,7 +196,8 @@ def append(
     typer.echo(
         f"appended {len(result.new_dates)} days ({span}) to {to}: "
         f"now {cube.sizes['date']} days x {cube.sizes['symbol']} stocks; "
-        f"{len(result.new_symbols)} new symbols; stored days changed {changed}; "
+        f"{len(result.new_symbols)} new symbols; stored days changed {changed} "
+        f"(re-derived from {result.derived_from.date()}); "
         f"{result.rewritten} write in {time.perf_counter() - t0:.1f}s"
     )
 
