@@ -208,7 +208,7 @@ def _join(old: Cells, new: Cells) -> Cells:
 
 
 def appendable(cube: xr.Dataset, where: str) -> None:
-    """Raise DataError unless ``cube`` was written by this version's ``zoo data ingest`` with its inputs."""
+    """Raise DataError unless ``cube`` was written by ``zoo data ingest`` with its input cells."""
     need = [k for k in ("ingest_columns", "ingest_size_proxy", "ingest_sectors") if k not in cube.attrs]
     need += [v for v in ("input_amount", "input_industry") if v not in cube.data_vars]
     if need:
@@ -219,10 +219,10 @@ def appendable(cube: xr.Dataset, where: str) -> None:
     if "slice" in cube.attrs:
         raise DataError(f"{where}: is a slice (universes from the full market); append to the full store")
     version = int(cube.attrs.get("ingest_derivation", 1))
-    if version != DERIVATION:
+    if version > DERIVATION:
         raise DataError(
-            f"{where}: was derived by ingest arithmetic version {version}, this zoo continues version "
-            f"{DERIVATION} only (its 20-day means differ in the last bits); re-ingest it once"
+            f"{where}: was derived by ingest arithmetic version {version}, newer than this zoo's "
+            f"{DERIVATION}; append with the zoo that wrote it"
         )
 
 
