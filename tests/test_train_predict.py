@@ -272,3 +272,128 @@ def test_predict_in_a_test_year_equals_the_studys_stored_test_score(market, fina
         np.testing.assert_allclose(got.loc[stored.index.astype(str)].to_numpy(), stored.to_numpy(), atol=2e-6)
     with pytest.raises(DataError, match="after the cube's last date"):
         score_date(bundle, source, "2021-01-04")
+
+
+# --------------------------------------------------------------------------- estimator (classic) specs
+
+#: ridge: a closed-form fit, fast; neutralised scores so predict must neutralise each seed too.
+RIDGE_SETS = [*SETS, "train.neutralize_scores=true"]
+
+
+@pytest.fixture(scope="module")
+def ridge_final(market, final_run):
+    """`zoo train specs/ridge.toml --final` on the full cube, through the CLI (the same store)."""
+    from zoo.cli import main
+
+    uri, c, _ = final_run
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    mp.chdir(market["tmp"])
+    args = ["--data", str(market["full"])]
+    for s in RIDGE_SETS:
+        args += ["--set", s]
+    try:
+        assert main(["train", str(REPO / "specs/ridge.toml"), "--final", *args]) == 0
+    finally:
+        mp.undo()
+    exp = c.get_experiment_by_name("ridge")
+    (run,) = c.search_runs([exp.experiment_id], "tags.`zoo.role` = 'final'")
+    return uri, c, run
+
+
+@pytest.fixture(scope="module")
+def ridge_study(market, final_run):
+    """A ridge study with test year 2020 (experiment ``ridge-study``), and its result."""
+    from zoo.specs import load_spec
+    from zoo.train.data import open_source
+    from zoo.train.runner import run_spec
+
+    uri, c, _ = final_run
+    sets = [*RIDGE_SETS, "train.test_years=[2020]", f'data.store="{market["full"]}"']
+    spec = load_spec(REPO / "specs/ridge.toml", sets)
+    return c, run_spec(spec, open_source(spec.data), uri=uri, experiment="ridge-study")
+
+
+def test_estimator_predict_in_a_test_year_equals_the_studys_stored_test_score(ridge_study):
+    from zoo.train.data import open_source
+    from zoo.train.predict import load_model, score_date
+
+    c, res = ridge_study
+    for target in (res.parent_run_id, "ridge-study"):
+        bundle = load_model(c, target)
+        assert bundle.kind == "study" and bundle.test_year == 2020 and sorted(bundle.weights) == [0, 1]
+        assert bundle.weights_file == "estimator.joblib"
+    source = open_source(bundle.spec.data)  # a fresh source: nothing cached from the study's fits
+    for date in ("2020-01-02", "2020-04-15", "2020-06-30"):  # the last: every stock unlabelled
+        pred = score_date(bundle, source, date)
+        stored = res.score.sel(date=np.datetime64(date, "ns")).to_series().dropna()
+        got = pred.table.set_index("symbol")["score"]
+        assert len(got) >= 10 and sorted(got.index) == sorted(stored.index.astype(str))
+        np.testing.assert_allclose(got.loc[stored.index.astype(str)].to_numpy(), stored.to_numpy(), atol=2e-6)
+    with pytest.raises(DataError, match="only 0 stocks are eligible"):
+        score_date(bundle, source, "2018-01-03")  # no history yet: no features, refused as for networks
+
+
+def test_estimator_final_run_predicts_latest_and_through_the_registry(ridge_final, market, capsys):
+    import tempfile
+
+    from zoo import runs
+    from zoo.cli import main
+
+    uri, c, run = ridge_final
+    rid = run.info.run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = runs.local_artifact(c, rid, "model", tmp)
+        names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    seeds = [f"seed{s}/{f}" for s in (0, 1) for f in ("estimator.joblib", "features.json")]
+    assert names == ["meta.json", *seeds, "spec.toml"]
+    tmp = market["tmp"]
+    out, reg = tmp / "ridge.csv", tmp / "ridge-reg.csv"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    try:
+        assert main(["predict", rid, "--out", str(out), "--top", "3"]) == 0
+        printed = capsys.readouterr().out
+        last = pd.Timestamp(market["cube"]["date"].values[-1])
+        assert f"on {last.date()}" in printed and "ridge: 2 seed(s) of final run" in printed
+        assert main(["register", rid, "--name", "ridge-prod"]) == 0
+        assert "models:/ridge-prod/1" in capsys.readouterr().out
+        assert main(["predict", "models:/ridge-prod/1", "--out", str(reg)]) == 0
+        capsys.readouterr()
+    finally:
+        mp.undo()
+    table = pd.read_csv(out)
+    assert table["rank"].iloc[0] == 1 and table["score"].is_monotonic_decreasing
+    # the latest date is one of the final run's own (unlabelled) test days: the same scores
+    stored = runs.run_score(c, rid, "scores/ensemble.zarr").sel(date=last.to_datetime64())
+    stored = stored.to_series().dropna()
+    got = table.set_index("symbol")["score"]
+    assert len(got) >= 10 and sorted(got.index) == sorted(stored.index.astype(str))
+    np.testing.assert_allclose(got.loc[stored.index.astype(str)].to_numpy(), stored.to_numpy(), atol=2e-6)
+    pd.testing.assert_frame_equal(pd.read_csv(reg), table)
+
+
+def test_an_estimator_fit_on_other_features_is_refused(ridge_final, ridge_study, market, monkeypatch, capsys):
+    import datasets.features
+    from zoo.cli import main
+    from zoo.train.predict import load_model
+
+    uri, c, run = ridge_final
+    _, res = ridge_study
+    rid, pid = run.info.run_id, res.parent_run_id
+    now = datasets.features.FEATURES
+    assert load_model(c, rid).weights_file == "estimator.joblib"  # loads with today's features
+    monkeypatch.setattr(datasets.features, "FEATURES", (*now, "ret_250"))
+    with pytest.raises(TrainingError, match=rf"^run {rid} seed 0: .*\(new: ret_250\); retrain"):
+        load_model(c, rid)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert main(["predict", rid, "--out", str(market["tmp"] / "no.csv")]) == 2
+    err = capsys.readouterr().err
+    assert f"run {rid} seed 0" in err and len(err.strip().splitlines()) == 1, err
+    assert not (market["tmp"] / "no.csv").exists()
+    monkeypatch.setattr(datasets.features, "FEATURES", now[1:])
+    with pytest.raises(TrainingError, match=rf"^run {pid} seed 0: .*\(dropped since: {now[0]}\)"):
+        load_model(c, pid)
+    monkeypatch.setattr(datasets.features, "FEATURES", now[::-1])
+    with pytest.raises(TrainingError, match="the same names in another order"):
+        load_model(c, pid)

@@ -63,7 +63,7 @@ def _register(
     name: str = typer.Option(..., "--name", help="Registered model name."),
     uri: str = typer.Option(None, "--uri", help=URI_HELP),
 ) -> None:
-    """Register a final run's model (spec + state_dicts) in the MLflow Model Registry."""
+    """Register a final run's model (spec + each seed's weights) in the MLflow Model Registry."""
     from zoo.train import predict as zp
     from zoo.train import tracking
 

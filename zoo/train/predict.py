@@ -1,9 +1,14 @@
 """Score one date with a logged model: a final run, a study's newest test year, or ``models:/NAME/VERSION``.
 
-The model is rebuilt from its logged spec and each seed's ``state_dict``; the day is the training
+A network is rebuilt from its logged spec and each seed's ``state_dict``; the day is the training
 pipeline's own (``CubeSource.test_day``: the same eligibility, windows and ctx as a test day), scored
-by the trainer's ``predict`` and ensembled as training does (``zoo.train.ensemble``). There is no
-second feature pipeline here: this module only finds the weights, picks the date and writes the table.
+by the trainer's ``predict``. An estimator (classic) spec loads each seed's fitted
+``estimator.joblib`` (its logged feature names must still be ``datasets.features.FEATURES``) and
+scores the day's window features from ``CubeSource.features(..., test=True)``, as a test day of
+``zoo.train.classic.fit_split``, by ``classic.predict_estimator``. Either way each seed's scores are
+neutralised as ``run_fit`` does (``train.neutralize_scores``) and ensembled as training does
+(``zoo.train.ensemble``). There is no second feature pipeline here: this module only finds the
+weights, picks the date and writes the table.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import json
 import re
 import tempfile
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,8 @@ from zoo.errors import DataError, TrainingError, ZooError
 MODEL_URI = re.compile(r"models:/(?P<name>[^/]+)/(?P<version>\d+)")
 #: Where ``zoo predict`` writes when ``--out`` is not given (relative to the working folder).
 DEFAULT_OUT_DIR = "predictions"
+#: A network seed's weights file (``torch.save(state_dict)``) in its ``weights/`` folder.
+STATE_DICT_FILE = "state_dict.pt"
 
 
 @attrs.frozen
@@ -37,8 +44,11 @@ class ModelBundle:
 
     spec: Any
     spec_hash: str
-    #: seed -> ``torch.save(state_dict)`` bytes.
+    #: seed -> the bytes of that seed's ``weights_file``.
     weights: dict[int, bytes]
+    #: ``state_dict.pt`` (a network: ``torch.save(state_dict)``) or ``estimator.joblib`` (an
+    #: estimator spec: ``joblib.dump`` of the fitted model), :func:`weights_file` of the spec.
+    weights_file: str
     #: The run the weights come from (the final run, or the study's parent run).
     run_id: str
     experiment_id: str
@@ -80,16 +90,42 @@ def _spec_of(text: str, where: str, plugins: Sequence[str], logged_hash: str | N
     return spec
 
 
-def _neural_only(spec: Any, where: str) -> None:
-    if getattr(spec.model, "estimator", None) is not None:
-        raise TrainingError(
-            f"{where}: spec {spec.name!r} is an estimator (classic) model; zoo predict rebuilds "
-            f"networks from their state_dict only"
-        )
+def weights_file(spec: Any) -> str:
+    """The file each seed's ``weights/`` holds for ``spec``: an estimator's joblib, else a state_dict."""
+    from zoo.train.classic import ESTIMATOR_FILE, is_classic
+
+    return ESTIMATOR_FILE if is_classic(spec) else STATE_DICT_FILE
+
+
+def _check_features(text: str, run_id: str, seed: int) -> None:
+    """Refuse an estimator fit on other window features than ``datasets.features.FEATURES`` now."""
+    from datasets.features import FEATURES
+
+    try:
+        logged = json.loads(text)
+    except json.JSONDecodeError:
+        logged = None
+    now = list(FEATURES)
+    if logged == now:
+        return
+    if not isinstance(logged, list):
+        detail = "its features.json is not a list of names"
+    else:
+        dropped = [f for f in logged if f not in now]
+        new = [f for f in now if f not in logged]
+        parts = [f"dropped since: {', '.join(map(str, dropped))}"] if dropped else []
+        parts += [f"new: {', '.join(new)}"] if new else []
+        detail = "; ".join(parts) or "the same names in another order"
+    raise TrainingError(
+        f"run {run_id} seed {seed}: its estimator was fit on other window features than "
+        f"datasets.features.FEATURES has now ({detail}); retrain it with this zoo version"
+    )
 
 
 def _bundle_dir(folder: Path, c, run_id: str, plugins: Sequence[str], where: str) -> ModelBundle:
     """A final run's ``model/`` folder (or a registered copy of it) as a bundle."""
+    from zoo.train.classic import FEATURES_FILE
+
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         raise TrainingError(f"{where}: no meta.json in the model folder {folder}; not a zoo final model")
@@ -97,18 +133,24 @@ def _bundle_dir(folder: Path, c, run_id: str, plugins: Sequence[str], where: str
     spec = _spec_of(
         (folder / "spec.toml").read_text(), where, [*meta.get("plugins", []), *plugins], meta["spec_hash"]
     )
-    _neural_only(spec, where)
+    name = weights_file(spec)
     weights = {}
     for seed in meta["seeds"]:
-        path = folder / f"seed{seed}" / "state_dict.pt"
+        path = folder / f"seed{seed}" / name
         if not path.is_file():
-            raise TrainingError(f"{where}: seed {seed} has no state_dict.pt in {folder}")
+            raise TrainingError(f"{where}: seed {seed} has no {name} in {folder}")
+        if name != STATE_DICT_FILE:
+            features = folder / f"seed{seed}" / FEATURES_FILE
+            if not features.is_file():
+                raise TrainingError(f"{where}: seed {seed} has no {FEATURES_FILE} in {folder}")
+            _check_features(features.read_text(), run_id, int(seed))
         weights[int(seed)] = path.read_bytes()
     run = c.get_run(run_id)
     return ModelBundle(
         spec=spec,
         spec_hash=meta["spec_hash"],
         weights=weights,
+        weights_file=name,
         run_id=run_id,
         experiment_id=run.info.experiment_id,
         kind="final",
@@ -132,13 +174,14 @@ def _final_bundle(c, run, plugins: Sequence[str]) -> ModelBundle:
 def _study_bundle(c, parent, plugins: Sequence[str]) -> ModelBundle:
     """The seeds of a study parent's newest test year that finished."""
     from zoo.train import tracking
+    from zoo.train.classic import FEATURES_FILE
 
     pid, tags = parent.info.run_id, parent.data.tags
     exp = parent.info.experiment_id
     with tempfile.TemporaryDirectory() as tmp:
         text = runs.local_artifact(c, pid, "spec.toml", tmp, TrainingError).read_text()
         spec = _spec_of(text, f"run {pid}", plugins, tags.get("zoo.spec_hash"))
-        _neural_only(spec, f"run {pid}")
+        name = weights_file(spec)
         done = tracking.finished_children(c, exp, pid, tags.get("zoo.spec_hash", ""))
         if not done:
             raise TrainingError(f"run {pid} ({tags.get('zoo.spec_name')}) has no finished (year, seed) fit")
@@ -147,8 +190,11 @@ def _study_bundle(c, parent, plugins: Sequence[str]) -> ModelBundle:
         for (y, seed), child in sorted(done.items()):
             if y != year:
                 continue
-            path = "weights/state_dict.pt"
-            weights[seed] = runs.local_artifact(c, child.info.run_id, path, tmp, TrainingError).read_bytes()
+            cid = child.info.run_id
+            if name != STATE_DICT_FILE:
+                features = runs.local_artifact(c, cid, f"weights/{FEATURES_FILE}", tmp, TrainingError)
+                _check_features(features.read_text(), pid, seed)
+            weights[seed] = runs.local_artifact(c, cid, f"weights/{name}", tmp, TrainingError).read_bytes()
             found = re.search(r"valid \S+?\.\.(\S+)", child.data.params.get("split", ""))
             valid_end = found.group(1) if found else ""
     schema = tags.get("zoo.data_schema")
@@ -156,6 +202,7 @@ def _study_bundle(c, parent, plugins: Sequence[str]) -> ModelBundle:
         spec=spec,
         spec_hash=tags.get("zoo.spec_hash", ""),
         weights=weights,
+        weights_file=name,
         run_id=pid,
         experiment_id=exp,
         kind="study",
@@ -274,45 +321,29 @@ def score_date(
     bundle: ModelBundle, source: Any, date: str | None = "latest", device: str | None = None
 ) -> Prediction:
     """Score every eligible stock on ``date`` with each seed and ensemble them as training does."""
-    import torch
-
-    from zoo.compose import build_model
-    from zoo.registry import get_registry
-    from zoo.train.device import resolve_device
     from zoo.train.ensemble import ensemble, stitch
-    from zoo.train.jobs import _dayset, neutral_scores
-    from zoo.train.source import on_device
-    from zoo.train.trainer import predict
+    from zoo.train.jobs import neutral_scores
 
     spec = bundle.spec
     _check_schema(bundle, source)
     i = date_position(source, date)
     day_str = str(np.asarray(source.dates).astype("datetime64[D]")[i])
-    dev = resolve_device(device or spec.train.device)
-    src = on_device(source, dev)
-    # The trainer's own test day: same eligibility, windows, normalisation and ctx as a test year.
-    days = _dayset(src, np.array([i]), getattr(src, "test_day", src.day))
-    day = days[0]
-    n = day.n if day is not None else (source.n_eligible(i) if hasattr(source, "n_eligible") else 0)
-    need = spec.train.min_stocks
-    if day is None or n < need:
-        raise DataError(
-            f"{day_str}: only {n} stocks are eligible in universe {spec.data.universe!r} of "
-            f"{source.store} (need at least {need}, train.min_stocks)"
-        )
-    registry = get_registry(tuple(spec.plugins))
+
+    def refuse_if_too_few(n: int) -> None:
+        need = spec.train.min_stocks
+        if n < need:
+            raise DataError(
+                f"{day_str}: only {n} stocks are eligible in universe {spec.data.universe!r} of "
+                f"{source.store} (need at least {need}, train.min_stocks)"
+            )
+
+    if bundle.weights_file == STATE_DICT_FILE:
+        score_seed = _network_scorer(bundle, source, i, device, refuse_if_too_few)
+    else:
+        score_seed = _estimator_scorer(bundle, source, i, refuse_if_too_few)
     seed_scores: dict[int, xr.DataArray] = {}
     for seed, blob in sorted(bundle.weights.items()):
-        model = build_model(spec.model, len(spec.data.fields), registry).to(dev)
-        try:
-            state = torch.load(io.BytesIO(blob), map_location=dev, weights_only=True)
-            model.load_state_dict(state)
-        except (RuntimeError, KeyError) as exc:
-            raise TrainingError(
-                f"run {bundle.run_id} seed {seed}: the weights do not fit the spec ({exc})"
-            ) from None
-        preds = predict(model, days, spec.train.precision)
-        seed_scores[seed] = stitch(preds, source.symbols)
+        seed_scores[seed] = stitch(score_seed(seed, blob), source.symbols)
         if spec.train.neutralize_scores:  # as run_fit does to each fit's test scores
             seed_scores[seed] = neutral_scores(source, seed_scores[seed])
     score = ensemble(list(seed_scores.values())).isel(date=0)
@@ -323,6 +354,78 @@ def score_date(
         {s: v.isel(date=0) for s, v in seed_scores.items()},
         source.fingerprint(),
     )
+
+
+#: ``(seed, weights bytes) -> [(date, symbols, scores)]``: one seed's scores of the day (``predict``'s form).
+SeedScorer = Callable[[int, bytes], list[tuple[np.datetime64, np.ndarray, np.ndarray]]]
+
+
+def _network_scorer(
+    bundle: ModelBundle, source: Any, i: int, device: str | None, refuse_if_too_few: Callable[[int], None]
+) -> SeedScorer:
+    """Each seed's network on the trainer's own test day ``i`` (``CubeSource.test_day``)."""
+    import torch
+
+    from zoo.compose import build_model
+    from zoo.registry import get_registry
+    from zoo.train.device import resolve_device
+    from zoo.train.jobs import _dayset
+    from zoo.train.source import on_device
+    from zoo.train.trainer import predict
+
+    spec = bundle.spec
+    dev = resolve_device(device or spec.train.device)
+    src = on_device(source, dev)
+    # The trainer's own test day: same eligibility, windows, normalisation and ctx as a test year.
+    days = _dayset(src, np.array([i]), getattr(src, "test_day", src.day))
+    day = days[0]
+    refuse_if_too_few(
+        day.n if day is not None else (source.n_eligible(i) if hasattr(source, "n_eligible") else 0)
+    )
+    registry = get_registry(tuple(spec.plugins))
+
+    def score(seed: int, blob: bytes) -> list[tuple[np.datetime64, np.ndarray, np.ndarray]]:
+        model = build_model(spec.model, len(spec.data.fields), registry).to(dev)
+        try:
+            state = torch.load(io.BytesIO(blob), map_location=dev, weights_only=True)
+            model.load_state_dict(state)
+        except (RuntimeError, KeyError) as exc:
+            raise TrainingError(
+                f"run {bundle.run_id} seed {seed}: the weights do not fit the spec ({exc})"
+            ) from None
+        return predict(model, days, spec.train.precision)
+
+    return score
+
+
+def _estimator_scorer(
+    bundle: ModelBundle, source: Any, i: int, refuse_if_too_few: Callable[[int], None]
+) -> SeedScorer:
+    """Each seed's fitted estimator on day ``i``'s window features, as ``classic.fit_split`` scores a test."""
+    import joblib
+
+    from zoo.train.classic import predict_estimator
+
+    if not hasattr(source, "features"):
+        raise TrainingError(
+            f"run {bundle.run_id}: the data source {type(source).__name__} gives no window features; an "
+            f"estimator spec needs a cube source (zoo.train.data.CubeSource)"
+        )
+    # The classic fit's own test-day features: every stock eligible on the day, labelled or not.
+    days = source.features([i], test=True)
+    day = days[0]
+    refuse_if_too_few(len(day.symbols) if day is not None else source.n_eligible(i))
+
+    def score(seed: int, blob: bytes) -> list[tuple[np.datetime64, np.ndarray, np.ndarray]]:
+        try:
+            estimator = joblib.load(io.BytesIO(blob))
+        except Exception as exc:  # a pickle can fail in many ways (a missing module, a bad file)
+            raise TrainingError(
+                f"run {bundle.run_id} seed {seed}: cannot load its {bundle.weights_file} ({exc})"
+            ) from None
+        return predict_estimator(estimator, days)
+
+    return score
 
 
 def prediction_table(score: xr.DataArray, cube: xr.Dataset | None = None) -> pd.DataFrame:
