@@ -280,6 +280,31 @@ def _mismatch(old: xr.Dataset, new: xr.Dataset, rows: dict[str, int]) -> tuple[s
     return first
 
 
+def _check_window(
+    window: xr.Dataset, again: xr.Dataset, dates: pd.DatetimeIndex, a: int, start: int, where: str
+) -> None:
+    """Refuse unless the stored rows ``window`` (from row ``a``) re-derived as ``again`` come out equal.
+
+    Index stand-ins are compared from the window's first full month (its first month has no ranking
+    day inside the window), labels only above ``start`` (the ones the new days complete do change).
+    """
+    checked = {v: 0 for v in window.data_vars if "date" in window[v].dims and not v.startswith("label_")}
+    if a:
+        starts = month_starts(dates)
+        checked["in_universe"] = checked["index_weight"] = int(starts[starts > a].min()) - a
+    bad = _mismatch(window, again, checked)
+    labels = [v for v in ("label_raw", "label_neutral") if v in window.data_vars]
+    if bad is None and labels:
+        above = {"date": slice(0, start - a)}
+        bad = _mismatch(window[labels].isel(above), again[labels].isel(above), dict.fromkeys(labels, 0))
+    if bad is not None:
+        v, row = bad
+        raise DataError(
+            f"{where}: re-deriving the stored {dates[a + row].date()} gives another {v!r} than is stored; "
+            f"the store was not derived as this zoo derives it: re-ingest it"
+        )
+
+
 def _derive_tail(
     stored: xr.Dataset,
     files: Sequence[str | os.PathLike],
@@ -349,24 +374,7 @@ def _derive_tail(
         derived = derived.assign(
             label_raw=(("horizon", "date", "symbol"), raw), label_neutral=(("horizon", "date", "symbol"), neu)
         )
-    # the window's stored rows must re-derive as stored; the index stand-ins from the first full month,
-    # the labels up to those the new days complete
-    old_part = derived.isel(date=slice(0, n - a), symbol=at)
-    checked = {v: 0 for v in stored.data_vars if "date" in stored[v].dims and not v.startswith("label_")}
-    if a:  # the window's first month has no ranking day in it (build_indexes skips it)
-        starts = month_starts(dates)
-        checked["in_universe"] = checked["index_weight"] = int(starts[starts > a].min()) - a
-    bad = _mismatch(window, old_part, checked)
-    if bad is None and horizons:
-        labels = dict.fromkeys(["label_raw", "label_neutral"], 0)
-        rows = slice(0, start - a)
-        bad = _mismatch(window[list(labels)].isel(date=rows), old_part[list(labels)].isel(date=rows), labels)
-    if bad is not None:
-        v, row = bad
-        raise DataError(
-            f"{where}: re-deriving the stored {dates[a + row].date()} gives another {v!r} than is stored; "
-            f"the store was not derived as this zoo derives it: re-ingest it"
-        )
+    _check_window(window, derived.isel(date=slice(0, n - a), symbol=at), dates, a, start, where)
     tail = derived.isel(date=slice(start - a, None))
     changed = _mismatch(
         stored.isel(date=slice(start, n)),
@@ -488,26 +496,6 @@ def _rewrite_undated(prep: xr.Dataset, old: xr.Dataset, tmp: Path) -> None:
         attrs = dict(arr.attrs)
         attrs.update(_json_attrs(prep[v].attrs))
         arr.attrs.put(attrs)
-
-
-def _json_attrs(attrs: dict) -> dict:
-    """Attrs as JSON values, as xarray writes them (numpy scalars and arrays to Python)."""
-    out = {}
-    for k, v in attrs.items():
-        if isinstance(v, np.ndarray):
-            v = v.tolist()
-        elif isinstance(v, np.generic):
-            v = v.item()
-        out[k] = v
-    return out
-
-
-def _date_chunk(path: Path) -> int | None:
-    """The store's chunk length along date (its ``bars``), to keep when it is written whole."""
-    import json
-
-    meta = json.loads((path / "bars" / "zarr.json").read_text())
-    return int(meta["chunk_grid"]["configuration"]["chunk_shape"][0])
 
 
 def _json_attrs(attrs: dict) -> dict:
