@@ -533,7 +533,7 @@ def append_store(
     step = step or (lambda _msg: None)
     path = Path(store)
     step("read store")
-    old = read_store(path, load=False)
+    old = read_store(path, load=False, dask=False)
     step("read files, derive")
     tail = _derive_tail(old, files, symbols_file, index_file, where=str(path))
     if not len(tail.new_dates):

@@ -155,15 +155,21 @@ def _zarr_prepare(cube: xr.Dataset) -> xr.Dataset:
     return out
 
 
-def read_store(path: str | os.PathLike, validate: bool = True, load: bool = True) -> xr.Dataset:
-    """Open the Zarr store at ``path`` (no name lookup)."""
+def read_store(
+    path: str | os.PathLike, validate: bool = True, load: bool = True, dask: bool = True
+) -> xr.Dataset:
+    """Open the Zarr store at ``path`` (no name lookup).
+
+    ``load=False`` leaves the arrays in the store: as dask arrays, or with ``dask=False`` as lazily
+    indexed ones that read just the chunks an ``isel`` touches (cheaper for a few small reads).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such data store (create one with `zoo data synth` or `zoo data ingest`)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cube = xr.open_zarr(path, consolidated=False, zarr_format=3)
+            cube = xr.open_zarr(path, consolidated=False, zarr_format=3, **({} if dask else {"chunks": None}))
     except Exception as exc:  # zarr/xarray raise many types for a broken store
         raise DataError(f"{path}: cannot be read as a Zarr v3 cube ({type(exc).__name__}: {exc})") from exc
     cube = _normalise_coords(cube)
