@@ -44,6 +44,7 @@ from datasets.ingest import (
     _provenance_name,
     derive_cube,
     index_levels,
+    read_index_table,
     read_long,
     read_symbol_table,
 )
@@ -255,10 +256,7 @@ def _index_levels(
     n = stored.sizes["date"]
     levels = np.full((stored.sizes["index"], len(dates) - a), np.nan, dtype=np.float32)
     if index_file:
-        idx = pd.read_parquet(index_file) if str(index_file).endswith(".parquet") else pd.read_csv(index_file)
-        idx["date"] = pd.to_datetime(idx["date"])
-        idx["symbol"] = idx["symbol"].astype(str)
-        levels = index_levels(idx, dates[a:])
+        levels = index_levels(read_index_table(index_file), dates[a:])
     if "index_close" in stored and a < n:
         levels[:, : n - a] = np.asarray(stored["index_close"].isel(date=slice(a, n)).values)
     return levels
@@ -340,8 +338,8 @@ def _derive_tail(
     dates = old_dates.append(new_dates)
     horizons = [int(h) for h in stored["horizon"].values] if "label_raw" in stored.data_vars else []
     new_cells = _cells(df, new_dates, symbols)
-    industry = _join(_stored_cells(stored.isel(date=slice(0, 0)), symbols), new_cells).industry
-    old_industry = _stored_cells(stored.isel(date=slice(0, 0)), old_symbols).industry
+    no_rows = _stored_cells(stored.isel(date=slice(0, 0)), symbols)
+    industry, old_industry = _join(no_rows, new_cells).industry, no_rows.industry[at]
     known, was = pd.notna(industry[at]), pd.notna(old_industry)
     same_industry = np.array_equal(known, was) and (industry[at][known] == old_industry[was]).all()
     if not same_industry or (index_file and "index_close" not in stored):
@@ -351,7 +349,7 @@ def _derive_tail(
     else:
         start = max(0, n - (max(horizons) + 1 if horizons else 0))
         a = max(0, _month_start(dates, start) - 1)  # the ranking day of the first written row's month
-    window = stored.isel(date=slice(a, n))
+    window = stored.isel(date=slice(a, n)).load()  # read once: cells, the check, what changed
     cells = _join(_stored_cells(window, symbols), new_cells)
     span = f"{new_dates[0].date()}..{new_dates[-1].date()}"
     source = f"{stored.attrs['source']}; append of {', '.join(_provenance_name(f) for f in files)} ({span})"
@@ -377,7 +375,7 @@ def _derive_tail(
     _check_window(window, derived.isel(date=slice(0, n - a), symbol=at), dates, a, start, where)
     tail = derived.isel(date=slice(start - a, None))
     changed = _mismatch(
-        stored.isel(date=slice(start, n)),
+        window.isel(date=slice(start - a, None)),
         tail.isel(date=slice(0, n - start), symbol=at),
         {v: 0 for v in stored.data_vars if "date" in stored[v].dims},
     )

@@ -258,6 +258,14 @@ def index_levels(index_table: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarr
     return lvl
 
 
+def read_index_table(path: str | os.PathLike) -> pd.DataFrame:
+    """An index series table (CSV or Parquet: date, symbol, close) with parsed dates and str symbols."""
+    idx = pd.read_parquet(path) if str(path).endswith(".parquet") else pd.read_csv(path)
+    idx["date"] = pd.to_datetime(idx["date"])
+    idx["symbol"] = idx["symbol"].astype(str)
+    return idx
+
+
 def build_cube(
     df: pd.DataFrame,
     source: str,
@@ -541,11 +549,7 @@ def ingest(
     if len(frames) > 1:
         _check_across_files(df, files, [len(f) for f in frames])
     table = read_symbol_table(symbols_file) if symbols_file else None
-    idx = None
-    if index_file:
-        idx = pd.read_parquet(index_file) if str(index_file).endswith(".parquet") else pd.read_csv(index_file)
-        idx["date"] = pd.to_datetime(idx["date"])
-        idx["symbol"] = idx["symbol"].astype(str)
+    idx = read_index_table(index_file) if index_file else None
     source = "ingest of " + ", ".join(_provenance_name(f) for f in files)
     if table is not None:
         source += f"; symbols {_provenance_name(symbols_file)}"

@@ -223,6 +223,16 @@ def _newest_final(c, experiment_id: str):
     return found[0] if found else None
 
 
+def _run_by_id(c, target: str):
+    """The run ``target`` names when it is a 32-hex run id of this store, else None."""
+    if not re.fullmatch(r"[0-9a-f]{32}", target):
+        return None
+    try:
+        return c.get_run(target)
+    except Exception:
+        return None
+
+
 def load_model(c, target: str, plugins: Sequence[str] = ()) -> ModelBundle:
     """The model ``target`` names: ``models:/NAME/VERSION``, a run id, or an experiment (study) name.
 
@@ -251,12 +261,7 @@ def load_model(c, target: str, plugins: Sequence[str] = ()) -> ModelBundle:
             return _bundle_dir(Path(folder), c, mv.run_id, plugins, target)
     if target.startswith("models:/"):
         raise TrainingError(f"{target!r}: expected models:/NAME/VERSION with a version number")
-    run = None
-    if re.fullmatch(r"[0-9a-f]{32}", target):
-        try:
-            run = c.get_run(target)
-        except Exception:
-            run = None
+    run = _run_by_id(c, target)
     if run is not None:
         if run.data.tags.get("zoo.role") == "final":
             return _final_bundle(c, run, plugins)
@@ -498,12 +503,7 @@ def register(c, target: str, name: str) -> int:
     """Register a final run's ``model/`` folder as a new version of registered model ``name``."""
     from zoo.train.runner import MODEL_DIR
 
-    run = None
-    if re.fullmatch(r"[0-9a-f]{32}", target):
-        try:
-            run = c.get_run(target)
-        except Exception:
-            run = None
+    run = _run_by_id(c, target)
     if run is None:
         exp = c.get_experiment_by_name(target)
         run = _newest_final(c, exp.experiment_id) if exp is not None else None
