@@ -19,9 +19,9 @@ import xarray as xr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datasets import open_cube, write_cube  # noqa: E402
-from datasets.batches import MAD_SCALE, DayBatches, normalize_windows  # noqa: E402
-from datasets.synth import make_market  # noqa: E402
+from zoo.datasets import open_cube, write_cube  # noqa: E402
+from zoo.datasets.batches import MAD_SCALE, DayBatches, normalize_windows  # noqa: E402
+from zoo.datasets.synth import make_market  # noqa: E402
 
 
 def per_stock_windows(cube: xr.Dataset, t: int, idx: np.ndarray, window: int) -> np.ndarray:
@@ -156,11 +156,10 @@ def _files(path: Path) -> dict[str, int]:
 def bench_append(tmp: Path, n_stocks: int) -> None:
     """Appending the last day to an ``n_stocks`` real slice (all dates), against rewriting it whole."""
     import pandas as pd
-
-    from datasets.append import append_store
-    from datasets.ingest import ingest
-    from datasets.labels import ensure_labels
-    from datasets.schema import APPEND_DATE_CHUNK
+    from zoo.datasets.append import append_store
+    from zoo.datasets.ingest import ingest
+    from zoo.datasets.labels import ensure_labels
+    from zoo.datasets.schema import APPEND_DATE_CHUNK
 
     real = _real_data()
     if real is None:

@@ -15,14 +15,14 @@ import time
 import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import linprog
-
-from evaluation.enhance.optimizer import (
+from zoo.evaluation.enhance.optimizer import (
     RebalanceInput,
     industry_matrix,
     solve_rebalance,
     stock_bounds,
     zscore,
 )
+
 from zoo.specs.enhance import EnhanceSpec
 
 

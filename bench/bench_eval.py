@@ -18,10 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
-
-from evaluation.groups import group_backtest, tie_keys, weekly_schedule  # noqa: E402
-from evaluation.ic import forward_returns, rank_ic  # noqa: E402
-from evaluation.testing import tiny_cube  # noqa: E402
+from zoo.evaluation.groups import group_backtest, tie_keys, weekly_schedule  # noqa: E402
+from zoo.evaluation.ic import forward_returns, rank_ic  # noqa: E402
+from zoo.evaluation.testing import tiny_cube  # noqa: E402
 
 
 def make(n_dates: int, n_stocks: int, seed: int = 0) -> tuple[xr.Dataset, xr.DataArray]:

@@ -20,9 +20,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from datasets.feasible import ensure_feasible, feasible_rank_ic  # noqa: E402
-from datasets.labels import ensure_labels, rank_ic_series  # noqa: E402
-from datasets.synth import make_market, oracle_rank_ic  # noqa: E402
+from zoo.datasets.feasible import ensure_feasible, feasible_rank_ic  # noqa: E402
+from zoo.datasets.labels import ensure_labels, rank_ic_series  # noqa: E402
+from zoo.datasets.synth import make_market, oracle_rank_ic  # noqa: E402
 
 TEST = slice("2020-01-01", "2022-12-31")
 

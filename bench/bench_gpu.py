@@ -181,9 +181,8 @@ def windows_per_day(n: int, device: torch.device, days: int) -> tuple[float | No
     """Seconds to gather + normalise one day's windows on ``device`` (and a line comparing with numpy)."""
     try:
         import array_api_compat.torch as tx
-
-        from datasets.fields import FIELDS
-        from datasets.windows import gather_windows, normalize_windows
+        from zoo.datasets.fields import FIELDS
+        from zoo.datasets.windows import gather_windows, normalize_windows
     except ImportError as exc:
         return None, f"skipped ({exc.name} is not installed here: carry its wheel)"
     rng = np.random.default_rng(0)

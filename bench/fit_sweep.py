@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
+from zoo.datasets.labels import ensure_labels
+from zoo.evaluation._cube import universe_mask
+from zoo.evaluation.ic import forward_returns, ic_summary, rank_ic
 
-from datasets.labels import ensure_labels
-from evaluation._cube import universe_mask
-from evaluation.ic import forward_returns, ic_summary, rank_ic
 from zoo.compose import build_model
 from zoo.registry import get_registry
 from zoo.specs import load_spec

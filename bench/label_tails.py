@@ -11,9 +11,8 @@ import sys
 
 import numpy as np
 import pandas as pd
-
-from datasets import open_cube
-from datasets.labels import ensure_labels
+from zoo.datasets import open_cube
+from zoo.datasets.labels import ensure_labels
 
 
 def main() -> None:

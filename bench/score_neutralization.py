@@ -18,11 +18,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import xarray as xr
+from zoo.datasets.labels import neutralize
+from zoo.datasets.stores import open_cube
+from zoo.evaluation.baselines import baseline_scores, model_mask
+from zoo.evaluation.ic import forward_returns, rank_ic
 
-from datasets.labels import neutralize
-from datasets.stores import open_cube
-from evaluation.baselines import baseline_scores, model_mask
-from evaluation.ic import forward_returns, rank_ic
 from zoo import runs
 from zoo.specs.evaluate import DEFAULT_BASELINES
 

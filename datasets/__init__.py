@@ -31,7 +31,7 @@ def __getattr__(name: str) -> Any:
     """Import ``datasets.schema`` (or ``datasets.stores``) on the first access of one of its names."""
     if name in __all__:
         return getattr(
-            importlib.import_module("datasets.stores" if name in _STORES else "datasets.schema"), name
+            importlib.import_module("zoo.datasets.stores" if name in _STORES else "zoo.datasets.schema"), name
         )
     raise AttributeError(f"module 'datasets' has no attribute {name!r}")
 

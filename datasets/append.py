@@ -33,9 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-from datasets.carry import carry_at
-from datasets.ingest import (
+from zoo.datasets.carry import carry_at
+from zoo.datasets.ingest import (
     DERIVATION,
     Cells,
     _cells,
@@ -48,9 +47,10 @@ from datasets.ingest import (
     read_long,
     read_symbol_table,
 )
-from datasets.labels import label_arrays, label_attrs, label_fingerprint
-from datasets.schema import _zarr_prepare, read_store, validate_cube, write_cube
-from datasets.universes import month_starts
+from zoo.datasets.labels import label_arrays, label_attrs, label_fingerprint
+from zoo.datasets.schema import _zarr_prepare, read_store, validate_cube, write_cube
+from zoo.datasets.universes import month_starts
+
 from zoo.errors import DataError
 
 #: Stored columns compared with a re-sent row, in the order a mismatch is reported.
@@ -561,7 +561,7 @@ def append_store(
 
 def _whole_lazy(stored: xr.Dataset, tail: _Tail) -> xr.Dataset:
     """The label inputs of the new cube (same symbols), the stored rows left lazy."""
-    from datasets.labels import _LABEL_INPUTS
+    from zoo.datasets.labels import _LABEL_INPUTS
 
     dated = [v for v in _LABEL_INPUTS if "date" in stored[v].dims]
     head = stored[dated].isel(date=slice(0, tail.start))

@@ -30,10 +30,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from array_api_compat import array_namespace
+from zoo.datasets.labels import LABEL_NORMS, ensure_labels, normalize_cross_section
+from zoo.datasets.schema import FIELDS
+from zoo.datasets.windows import MAD_SCALE, gather_windows, normalize_windows, size_groups
 
-from datasets.labels import LABEL_NORMS, ensure_labels, normalize_cross_section
-from datasets.schema import FIELDS
-from datasets.windows import MAD_SCALE, gather_windows, normalize_windows, size_groups
 from zoo.errors import DataError
 from zoo.specs.data import DataSpec
 

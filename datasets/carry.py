@@ -13,9 +13,8 @@ import dataclasses
 
 import numpy as np
 import xarray as xr
-
-from datasets.panel import trailing_mean
-from datasets.universes import NEVER
+from zoo.datasets.panel import trailing_mean
+from zoo.datasets.universes import NEVER
 
 #: Trading days in the mean amount behind ``size`` (``amount20``), and the bars it needs at least.
 AMOUNT_WINDOW, AMOUNT_MIN_BARS = 20, 5

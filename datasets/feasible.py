@@ -40,8 +40,8 @@ from collections.abc import Iterable
 
 import numpy as np
 import xarray as xr
+from zoo.datasets.schema import fingerprint
 
-from datasets.schema import fingerprint
 from zoo.errors import DataError
 
 #: The generator's GARCH(1, 1) coefficients (constant, shock, persistence) for idiosyncratic noise.
@@ -103,7 +103,7 @@ def _factor_fit(
 
 def _predict(m: np.ndarray, cov: np.ndarray, q_a: float, q_u: float) -> None:
     """In place, one day: ``a <- PHI a``, ``u <- PSI u``, ``c <- c + a`` on (4, S) and (4, 4, S)."""
-    from datasets.synth import PHI, PSI
+    from zoo.datasets.synth import PHI, PSI
 
     m[2] += m[0]
     m[0] *= PHI
@@ -143,7 +143,7 @@ def feasible_forward_return(
     """
     if variance not in ("garch", "constant"):
         raise DataError(f"feasible oracle: variance={variance!r}, expected 'garch' or 'constant'")
-    from datasets.synth import PHI, PSI, TRANSIENT_SD, TREND_SD, expected_forward_return
+    from zoo.datasets.synth import PHI, PSI, TRANSIENT_SD, TREND_SD, expected_forward_return
 
     p = synth_parameters(cube)
     if (p["phi"], p["psi"]) != (PHI, PSI):
@@ -275,7 +275,7 @@ def ensure_feasible(cube: xr.Dataset, persist: bool = False) -> xr.Dataset:
     }
     cube = cube.assign(feasible_return=(("horizon", "date", "symbol"), values, attrs))
     if persist:
-        from datasets.schema import append_variables
+        from zoo.datasets.schema import append_variables
 
         append_variables(cube, ["feasible_return"])
     return cube
@@ -289,6 +289,6 @@ def feasible_rank_ic(
     label: str = "label_raw",
 ) -> float:
     """Mean daily RankIC of the feasible oracle against the realised label (the learnable part)."""
-    from datasets.synth import oracle_rank_ic
+    from zoo.datasets.synth import oracle_rank_ic
 
     return oracle_rank_ic(ensure_feasible(cube), horizon, dates, universe, label, variable="feasible_return")

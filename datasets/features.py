@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from zoo.datasets.labels import normalize_cross_section
 
-from datasets.labels import normalize_cross_section
 from zoo.errors import DataError
 
 RETURN_DAYS = (1, 5, 10, 20, 60, 120)

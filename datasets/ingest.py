@@ -31,12 +31,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from zoo.datasets.carry import AMOUNT_MIN_BARS, AMOUNT_WINDOW, SEASONED_BARS, Carry
+from zoo.datasets.panel import ffill, trailing_mean
+from zoo.datasets.schema import INDEXES, SCHEMA_VERSION, cube_coords
+from zoo.datasets.sectors import map_industries
+from zoo.datasets.universes import REAL_TIERS, all_universe, build_indexes
 
-from datasets.carry import AMOUNT_MIN_BARS, AMOUNT_WINDOW, SEASONED_BARS, Carry
-from datasets.panel import ffill, trailing_mean
-from datasets.schema import INDEXES, SCHEMA_VERSION, cube_coords
-from datasets.sectors import map_industries
-from datasets.universes import REAL_TIERS, all_universe, build_indexes
 from zoo.errors import DataError
 
 REQUIRED_COLUMNS = ("date", "symbol", "open", "high", "low", "close", "volume")

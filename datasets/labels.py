@@ -21,8 +21,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 import xarray as xr
+from zoo.datasets.schema import fingerprint
 
-from datasets.schema import fingerprint
 from zoo.errors import DataError
 
 LABEL_NORMS = ("rank", "zscore")
@@ -173,7 +173,7 @@ def ensure_labels(cube: xr.Dataset, horizons: Iterable[int] = (10, 20), persist:
         label_neutral=(("horizon", "date", "symbol"), neu, label_attrs("label_neutral", fp)),
     )
     if persist:
-        from datasets.schema import append_variables
+        from zoo.datasets.schema import append_variables
 
         names = ["label_raw", "label_neutral"]
         if "expected_return" in cube.data_vars and have and all_h != have:

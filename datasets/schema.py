@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from zoo.datasets.fields import FIELDS, PRICE_FIELDS  # noqa: F401  (PRICE_FIELDS re-exported)
 
-from datasets.fields import FIELDS, PRICE_FIELDS  # noqa: F401  (PRICE_FIELDS re-exported)
 from zoo.errors import DataError
 
 SCHEMA_VERSION = 1

@@ -6,8 +6,8 @@ import warnings
 
 import numpy as np
 import xarray as xr
+from zoo.datasets.labels import label_fingerprint
 
-from datasets.labels import label_fingerprint
 from zoo.errors import DataError
 
 #: The groups a slice samples evenly from: each stock's most frequent stand-in tier, or "other".

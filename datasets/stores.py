@@ -12,12 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from zoo.datasets import synth
+from zoo.datasets.feasible import ensure_feasible
+from zoo.datasets.labels import ensure_labels
+from zoo.datasets.schema import SCHEMA_VERSION, read_store, trading_dates, write_cube
+from zoo.datasets.universes import tracking_table
 
-from datasets import synth
-from datasets.feasible import ensure_feasible
-from datasets.labels import ensure_labels
-from datasets.schema import SCHEMA_VERSION, read_store, trading_dates, write_cube
-from datasets.universes import tracking_table
 from zoo.errors import DataError
 
 #: Where the committed real slice lives (inside the package, so an installed wheel has it too).

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
+from zoo.datasets.schema import FIELDS, SCHEMA_VERSION, cube_coords
+from zoo.datasets.universes import all_universe, build_indexes, tier_sizes
 
-from datasets.schema import FIELDS, SCHEMA_VERSION, cube_coords
-from datasets.universes import all_universe, build_indexes, tier_sizes
 from zoo.errors import DataError
 
 DEFAULT_STOCKS = 1000
@@ -249,7 +249,7 @@ def oracle_rank_ic(
     variable: str = "expected_return",
 ) -> float:
     """Mean daily RankIC of the planted ``expected_return`` (or ``variable``) against the realised label."""
-    from datasets.labels import ensure_labels, rank_ic_series
+    from zoo.datasets.labels import ensure_labels, rank_ic_series
 
     if variable not in cube.data_vars:
         raise DataError(f"oracle_rank_ic: this cube has no {variable!r} (only synthetic cubes do)")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-from datasets.panel import ffill
-from datasets.schema import INDEXES
+from zoo.datasets.panel import ffill
+from zoo.datasets.schema import INDEXES
 
 #: Real index sizes; synthetic markets scale them to their stock count (see ``tier_sizes``).
 REAL_TIERS: tuple[int, int, int] = (300, 500, 1000)

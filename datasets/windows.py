@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from array_api_compat import array_namespace
 from array_api_compat import device as device_of
+from zoo.datasets.fields import PRICE_FIELDS
 
-from datasets.fields import PRICE_FIELDS
 from zoo.errors import DataError
 
 #: MAD -> standard deviation for a normal distribution.

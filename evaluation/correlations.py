@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-from evaluation.ic import MIN_STOCKS, _with_model_dim, cross_corr
+from zoo.evaluation.ic import MIN_STOCKS, _with_model_dim, cross_corr
 
 
 def _on_grid(x: xr.DataArray, like: xr.DataArray) -> xr.DataArray:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
+from zoo.evaluation._cube import check_dates, close_panel, flag_panel, require, universe_mask
 
-from evaluation._cube import check_dates, close_panel, flag_panel, require, universe_mask
 from zoo.errors import EvaluationError
 
 #: Fewer scored stocks with a return than this on a date give a NaN IC for that date.

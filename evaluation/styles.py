@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from zoo.evaluation._cube import check_dates, close_panel, field_panel, flag_panel, rolling_sum, universe_mask
 
-from evaluation._cube import check_dates, close_panel, field_panel, flag_panel, rolling_sum, universe_mask
 from zoo.errors import EvaluationError
 
 STYLES: tuple[str, ...] = ("size", "beta", "momentum", "residual_volatility", "liquidity", "reversal")

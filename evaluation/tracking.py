@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import tomli_w
 import xarray as xr
+from zoo.evaluation.baselines import short_name
+from zoo.evaluation.report import EvalResult, evaluate
 
-from evaluation.baselines import short_name
-from evaluation.report import EvalResult, evaluate
 from zoo import runs
 from zoo.errors import EvaluationError, SpecError
 from zoo.runs import local_artifact, open_client, reports_dir, resolve_parents, run_labels, tracking_uri
@@ -75,7 +75,7 @@ def apply_overrides(spec: EvalSpec, overrides: Sequence[str]) -> EvalSpec:
 
 
 def _open_cube(store: str, run_id: str) -> xr.Dataset:
-    from datasets import open_cube  # the datasets package knows "embedded", "synth" and paths
+    from zoo.datasets import open_cube  # the datasets package knows "embedded", "synth" and paths
 
     if not store:
         raise EvaluationError(f"run {run_id} has no zoo.data_store tag; cannot find its data cube")

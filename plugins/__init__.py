@@ -4,12 +4,12 @@ from __future__ import annotations
 
 #: Built-in plugin modules, registered first by every plugin manager (datasette's DEFAULT_PLUGINS).
 DEFAULT_PLUGINS: tuple[str, ...] = (
-    "plugins.decompositions",
-    "plugins.encoders",
-    "plugins.mixers",
-    "plugins.fusions",
-    "plugins.heads",
-    "plugins.losses",
-    "plugins.factors",
-    "plugins.estimators",
+    "zoo.plugins.decompositions",
+    "zoo.plugins.encoders",
+    "zoo.plugins.mixers",
+    "zoo.plugins.fusions",
+    "zoo.plugins.heads",
+    "zoo.plugins.losses",
+    "zoo.plugins.factors",
+    "zoo.plugins.estimators",
 )

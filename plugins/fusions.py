@@ -10,8 +10,8 @@ from collections.abc import Mapping
 import torch
 from attrs import field, frozen, validators
 from torch import nn
+from zoo.plugins._attention import Attention
 
-from plugins._attention import Attention
 from zoo import hookimpl
 from zoo.errors import RegistryError
 from zoo.interfaces import FUSION, Context

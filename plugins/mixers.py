@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 from attrs import field, frozen, validators
 from torch import nn
+from zoo.plugins._attention import Attention
 
-from plugins._attention import Attention
 from zoo import hookimpl
 from zoo.errors import RegistryError
 from zoo.interfaces import MIXER, Context, require_ctx, valid_mask

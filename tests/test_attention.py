@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
+from zoo.plugins._attention import Attention
 
-from plugins._attention import Attention
 from zoo.compose import build_model, count_parameters
 from zoo.errors import RegistryError, SpecError
 from zoo.registry import get_registry

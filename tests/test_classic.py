@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from zoo.datasets.batches import DayBatches
+from zoo.datasets.features import FEATURES, feature_day, feature_days, normalize_features, window_features
 
-from datasets.batches import DayBatches
-from datasets.features import FEATURES, feature_day, feature_days, normalize_features, window_features
 from zoo.errors import DataError, SpecError
 from zoo.specs import canonical_dict, canonical_toml, load_spec, spec_hash
 from zoo.train.data import CubeSource
@@ -97,7 +97,7 @@ def test_normalize_features_ranks_each_day_on_its_own():
 
 @pytest.fixture(scope="module")
 def market():
-    from datasets.synth import make_market
+    from zoo.datasets.synth import make_market
 
     # a strong planted trend, so a model that learns anything shows it in a short test year
     return make_market(
@@ -122,7 +122,7 @@ def test_features_use_no_future_data(market, monkeypatch):
     a, b = DayBatches(market, **kw), DayBatches(changed, **kw)
     past = a.positions[dates[a.positions] < cut]
     assert len(past) > 300
-    monkeypatch.setattr("datasets.features.BLOCK_ROWS", 500)  # several blocks: block edges change nothing
+    monkeypatch.setattr("zoo.datasets.features.BLOCK_ROWS", 500)  # several blocks: block edges change nothing
     fa, fb = feature_days(a, past), feature_days(b, past)
     for x, y in zip(fa, fb, strict=True):
         np.testing.assert_array_equal(x.symbols, y.symbols)
@@ -253,7 +253,7 @@ def trained(request, market, tmp_path_factory):
 
 
 def test_estimators_train_and_predict_through_the_runner(trained, market):
-    from datasets.synth import oracle_rank_ic
+    from zoo.datasets.synth import oracle_rank_ic
 
     name, spec, src, uri, res = trained
     assert (res.trained, res.reused) == (2, 0)

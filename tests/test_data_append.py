@@ -13,11 +13,11 @@ import pytest
 from conftest import REAL_DATA
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from zoo.datasets.append import append_cube, append_store
+from zoo.datasets.ingest import ingest
+from zoo.datasets.labels import ensure_labels
+from zoo.datasets.schema import read_store, write_cube
 
-from datasets.append import append_cube, append_store
-from datasets.ingest import ingest
-from datasets.labels import ensure_labels
-from datasets.schema import read_store, write_cube
 from zoo.errors import DataError
 
 #: The full real data set (``ZOO_REAL_DATA``, else ../shared beside the checkout): tests/conftest.py.
@@ -257,7 +257,7 @@ def test_more_refusals_keep_the_store(tmp_path):
         append_store(store, [tmp_path / "missing.csv"])
     assert store_digest(store) == before
     synth = tmp_path / "synth.zarr"
-    from datasets.synth import make_market
+    from zoo.datasets.synth import make_market
 
     write_cube(make_market(n_stocks=10, start="2020-01-01", end="2020-03-31", seed=0), synth)
     with pytest.raises(DataError, match=r"synth\.zarr: cannot be appended to: it lacks"):

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from zoo.datasets.batches import CTX_KEYS, DayBatches, eligible_dates, normalize_windows
+from zoo.datasets.labels import ensure_labels
+from zoo.datasets.synth import make_market
 
-from datasets.batches import CTX_KEYS, DayBatches, eligible_dates, normalize_windows
-from datasets.labels import ensure_labels
-from datasets.synth import make_market
 from zoo.errors import DataError
 from zoo.specs.data import DataSpec
 

@@ -10,15 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_data_append import _market, _pieces, _write, store_digest
+from zoo.datasets import carry as carry_mod
+from zoo.datasets.append import append_store
+from zoo.datasets.carry import Carry, carry_at
+from zoo.datasets.ingest import _cells, derive_cube, ingest, read_long
+from zoo.datasets.labels import ensure_labels
+from zoo.datasets.panel import ffill, trailing_mean
+from zoo.datasets.schema import read_store, write_cube
+from zoo.datasets.universes import month_starts
 
-from datasets import carry as carry_mod
-from datasets.append import append_store
-from datasets.carry import Carry, carry_at
-from datasets.ingest import _cells, derive_cube, ingest, read_long
-from datasets.labels import ensure_labels
-from datasets.panel import ffill, trailing_mean
-from datasets.schema import read_store, write_cube
-from datasets.universes import month_starts
 from zoo.errors import DataError
 
 

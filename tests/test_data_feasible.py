@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from zoo.datasets.feasible import ensure_feasible, feasible_forward_return, feasible_rank_ic
+from zoo.datasets.labels import ensure_labels
+from zoo.datasets.schema import FIELDS
+from zoo.datasets.synth import PHI, TREND_SD, make_market, oracle_rank_ic
 
-from datasets.feasible import ensure_feasible, feasible_forward_return, feasible_rank_ic
-from datasets.labels import ensure_labels
-from datasets.schema import FIELDS
-from datasets.synth import PHI, TREND_SD, make_market, oracle_rank_ic
 from zoo.errors import DataError
 
 K_A = sum(PHI**j for j in range(1, 11))  # 10-day forward log return per unit of drift a[t]
@@ -157,8 +157,8 @@ def test_ensure_feasible_is_lazy_and_refreshes_when_prices_change(market):
 
 def test_cached_synth_store_without_it_gets_it(tmp_path, monkeypatch):
     """A synth store cached before the feasible oracle existed gets the variable written into it."""
-    from datasets import open_cube, synth
-    from datasets.schema import SCHEMA_VERSION, read_store, write_cube
+    from zoo.datasets import open_cube, synth
+    from zoo.datasets.schema import SCHEMA_VERSION, read_store, write_cube
 
     monkeypatch.setenv("DECOMPZOO_CACHE", str(tmp_path))
     path = tmp_path / f"synth-v{SCHEMA_VERSION}-{synth.GENERATOR_VERSION}-n12-seed0.zarr"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import datasets
+from zoo import datasets
 
 PACKAGE = Path(datasets.__file__).resolve().parent
 
@@ -19,7 +19,7 @@ def _imports(path: Path) -> set[str]:
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            parts = node.module.split(".")
+            parts = node.module.removeprefix("zoo.").split(".")
             if parts[0] != "datasets":
                 continue
             if len(parts) > 1:
@@ -27,7 +27,8 @@ def _imports(path: Path) -> set[str]:
             else:  # ``from datasets import synth`` names submodules (or re-exported names)
                 found |= {a.name for a in node.names if (PACKAGE / f"{a.name}.py").exists()}
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("datasets.")}
+            names = (a.name.removeprefix("zoo.") for a in node.names)
+            found |= {n.split(".")[1] for n in names if n.startswith("datasets.")}
     return found
 
 
@@ -65,7 +66,7 @@ def test_public_api_is_unchanged():
         "validate_cube",
         "write_cube",
     ]
-    stores = importlib.import_module("datasets.stores")
+    stores = importlib.import_module("zoo.datasets.stores")
     assert datasets.open_cube is stores.open_cube and datasets.describe_cube is stores.describe_cube
     for name in datasets.__all__:
         assert getattr(datasets, name) is not None, name

@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import REAL_DATA as REAL
+from zoo.datasets import describe_cube, fingerprint, open_cube, validate_cube, write_cube
+from zoo.datasets.ingest import ingest
+from zoo.datasets.synth import make_market
 
-from datasets import describe_cube, fingerprint, open_cube, validate_cube, write_cube
-from datasets.ingest import ingest
-from datasets.synth import make_market
 from zoo.errors import DataError
 
 
@@ -72,10 +72,10 @@ def test_validation_names_store_and_problem(small, tmp_path):
 
 def test_open_synth_is_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("DECOMPZOO_CACHE", str(tmp_path))
-    monkeypatch.setattr("datasets.synth.DEFAULT_START", "2020-01-01")
-    monkeypatch.setattr("datasets.synth.DEFAULT_END", "2020-03-31")
+    monkeypatch.setattr("zoo.datasets.synth.DEFAULT_START", "2020-01-01")
+    monkeypatch.setattr("zoo.datasets.synth.DEFAULT_END", "2020-03-31")
 
-    import datasets.synth as synth
+    import zoo.datasets.synth as synth
 
     real_make = synth.make_market
     calls = []

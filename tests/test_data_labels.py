@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from datasets.labels import (
+from zoo.datasets.labels import (
     ensure_labels,
     forward_returns,
     neutralize,
     normalize_cross_section,
     rank_ic_series,
 )
-from datasets.synth import make_market
+from zoo.datasets.synth import make_market
+
 from zoo.errors import DataError
 
 
@@ -143,7 +143,7 @@ def test_ensure_labels_cached_and_recomputed_when_stale():
 
 
 def test_persisted_labels_are_read_back_not_recomputed(tmp_path):
-    from datasets import open_cube, write_cube
+    from zoo.datasets import open_cube, write_cube
 
     cube = make_market(n_stocks=30, start="2020-01-01", end="2020-06-30", seed=6).drop_vars("expected_return")
     path = write_cube(cube.drop_dims("horizon"), tmp_path / "c.zarr")

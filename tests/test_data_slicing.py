@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
+from zoo.datasets import open_cube, write_cube
+from zoo.datasets.slicing import GROUPS, SliceWarning, group_quotas, make_slice
+from zoo.datasets.synth import make_market
 
-from datasets import open_cube, write_cube
-from datasets.slicing import GROUPS, SliceWarning, group_quotas, make_slice
-from datasets.synth import make_market
 from zoo.cli import main
 from zoo.errors import DataError
 

@@ -7,11 +7,11 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from zoo.datasets import validate_cube
+from zoo.datasets.labels import ensure_labels, rank_ic_series
+from zoo.datasets.synth import make_market, oracle_rank_ic
+from zoo.datasets.universes import month_starts
 
-from datasets import validate_cube
-from datasets.labels import ensure_labels, rank_ic_series
-from datasets.synth import make_market, oracle_rank_ic
-from datasets.universes import month_starts
 from zoo.errors import DataError
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from zoo.evaluation.enhance import run_backtest
+from zoo.evaluation.enhance.toy import forward_return, toy_market
 
-from evaluation.enhance import run_backtest
-from evaluation.enhance.toy import forward_return, toy_market
 from zoo.errors import EvaluationError
 from zoo.specs.enhance import EnhanceSpec, parse_relax_step
 

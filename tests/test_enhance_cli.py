@@ -18,9 +18,9 @@ from zoo.specs import EnhanceSpec
 def parent_run(tmp_path_factory):
     """A study 'enh' with one finished parent run: oracle scores on a small synthetic market."""
     from mlflow.tracking import MlflowClient
+    from zoo.datasets.schema import write_cube
+    from zoo.datasets.synth import make_market
 
-    from datasets.schema import write_cube
-    from datasets.synth import make_market
     from zoo.train.tracking import save_scores
 
     tmp = tmp_path_factory.mktemp("enhance_cli")

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from zoo.evaluation.enhance import RebalanceInput, run_backtest, solve_rebalance, week_schedule
+from zoo.evaluation.enhance.stats import calmar_ratio, enhance_stats, max_drawdown, year_complete
 
-from evaluation.enhance import RebalanceInput, run_backtest, solve_rebalance, week_schedule
-from evaluation.enhance.stats import calmar_ratio, enhance_stats, max_drawdown, year_complete
 from zoo.specs.enhance import EnhanceSpec
 
 FIELDS = ["open", "high", "low", "close", "vwap", "volume"]

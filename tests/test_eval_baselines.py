@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from zoo.evaluation.baselines import baseline_label, baseline_scores, model_mask
+from zoo.evaluation.ic import forward_returns, rank_ic
+from zoo.evaluation.report import evaluate
+from zoo.evaluation.testing import tiny_cube
 
-from evaluation.baselines import baseline_label, baseline_scores, model_mask
-from evaluation.ic import forward_returns, rank_ic
-from evaluation.report import evaluate
-from evaluation.testing import tiny_cube
 from zoo.errors import EvaluationError, SpecError
 from zoo.registry import get_registry
 from zoo.specs import canonical_toml, flatten, load_spec, loads_spec, read_raw, spec_hash

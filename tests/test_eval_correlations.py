@@ -7,8 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 from scipy.stats import pearsonr, spearmanr
-
-from evaluation.correlations import factor_correlation, style_correlation
+from zoo.evaluation.correlations import factor_correlation, style_correlation
 
 
 def _grid(n_dates=8, n_sym=40):

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-
-from evaluation.groups import (
+from zoo.evaluation.groups import (
     annualised_return,
     assign_groups,
     group_backtest,
@@ -15,7 +14,8 @@ from evaluation.groups import (
     sharpe,
     weekly_schedule,
 )
-from evaluation.testing import tiny_cube
+from zoo.evaluation.testing import tiny_cube
+
 from zoo.errors import EvaluationError
 
 

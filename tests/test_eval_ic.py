@@ -10,8 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.stats import pearsonr, spearmanr
-
-from evaluation.ic import (
+from zoo.evaluation.ic import (
     cross_corr,
     forward_returns,
     ic_study,
@@ -20,7 +19,8 @@ from evaluation.ic import (
     label_returns,
     rank_ic,
 )
-from evaluation.testing import tiny_cube
+from zoo.evaluation.testing import tiny_cube
+
 from zoo.errors import EvaluationError
 
 
@@ -155,7 +155,7 @@ def test_label_choice_errors():
 
 def test_raw_label_matches_the_datasets_label():
     """evaluation's raw forward return is the same definition as the cube's ``label_raw``."""
-    labels = pytest.importorskip("datasets.labels")
+    labels = pytest.importorskip("zoo.datasets.labels")
     rng = np.random.default_rng(4)
     close = 10 * np.exp(np.cumsum(rng.normal(0, 0.02, (40, 12)), axis=0))
     close[rng.random(close.shape) < 0.05] = np.nan
@@ -221,8 +221,7 @@ def test_neutral_label_is_read_from_the_cube():
 def test_rank_rows_equals_scipy_rankdata(rows, cols, seed, exact32):
     """The hand-written ranker (both its integer-key and argsort paths) is scipy's rankdata, NaN kept."""
     from scipy.stats import rankdata
-
-    from evaluation.ic import rank_rows
+    from zoo.evaluation.ic import rank_rows
 
     rng = np.random.default_rng(seed)
     x = rng.integers(-3, 4, (rows, cols)).astype(np.float64)  # many ties
@@ -255,8 +254,7 @@ def test_cross_corr_of_a_constant_row_is_nan(dtype):
 
 def test_ic_stats_match_scipy():
     from scipy import stats
-
-    from evaluation.ic import ic_stats
+    from zoo.evaluation.ic import ic_stats
 
     rng = np.random.default_rng(3)
     ic = pd.Series(rng.normal(0.03, 0.1, 200), index=pd.bdate_range("2021-01-04", periods=200))
@@ -274,7 +272,7 @@ def test_ic_stats_match_scipy():
 
 
 def test_monthly_ic_by_hand():
-    from evaluation.ic import monthly_ic
+    from zoo.evaluation.ic import monthly_ic
 
     idx = pd.DatetimeIndex(["2021-01-04", "2021-01-05", "2021-03-01", "2022-01-03"])
     table = monthly_ic(pd.Series([0.1, 0.3, -0.2, np.nan], index=idx))
@@ -285,8 +283,7 @@ def test_monthly_ic_by_hand():
 
 def test_rank_autocorrelation_matches_scipy_date_by_date():
     from scipy import stats
-
-    from evaluation.ic import rank_autocorrelation
+    from zoo.evaluation.ic import rank_autocorrelation
 
     rng = np.random.default_rng(4)
     n_d, n_s = 12, 30

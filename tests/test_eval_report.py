@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from zoo.evaluation.ic import forward_returns
+from zoo.evaluation.report import evaluate, format_ic_table, markdown_table, top_group_line
+from zoo.evaluation.testing import tiny_cube
 
-from evaluation.ic import forward_returns
-from evaluation.report import evaluate, format_ic_table, markdown_table, top_group_line
-from evaluation.testing import tiny_cube
 from zoo.errors import EvaluationError
 from zoo.specs.evaluate import EvalSpec
 
@@ -61,7 +61,7 @@ def test_evaluate_writes_everything_and_ranks_models(tmp_path):
         "factor_corr",
     ):
         assert f"{png}.png" in names and (tmp_path / f"{png}.png").stat().st_size > 1000, png
-    from evaluation.tracking import eval_spec_from_toml
+    from zoo.evaluation.tracking import eval_spec_from_toml
 
     assert eval_spec_from_toml((tmp_path / "eval_spec.toml").read_text(), "x") == spec
     html = (tmp_path / "report.html").read_text()
@@ -143,9 +143,8 @@ def test_markdown_table_shape():
 def test_tear_sheet_numbers_formatting_and_partial_year(tmp_path):
     """alphalens' additions against independent computations; percentages; a partial year not annualised."""
     from scipy import stats
-
-    from evaluation.groups import MIN_YEAR_DAYS, weekly_schedule
-    from evaluation.report import formatted
+    from zoo.evaluation.groups import MIN_YEAR_DAYS, weekly_schedule
+    from zoo.evaluation.report import formatted
 
     rng = np.random.default_rng(1)
     n_dates, n_sym = 150, 40

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from zoo.evaluation.styles import STYLES, daily_returns, market_returns, raw_style, style_exposures
+from zoo.evaluation.testing import tiny_cube
 
-from evaluation.styles import STYLES, daily_returns, market_returns, raw_style, style_exposures
-from evaluation.testing import tiny_cube
 from zoo.errors import EvaluationError
 
 PARAMS = dict(beta_window=12, momentum_window=10, momentum_skip=3, liquidity_window=4, reversal_window=5)

@@ -7,10 +7,10 @@ import warnings
 import numpy as np
 import pytest
 import xarray as xr
+from zoo.evaluation import tracking
+from zoo.evaluation.ic import forward_returns
+from zoo.evaluation.testing import tiny_cube
 
-from evaluation import tracking
-from evaluation.ic import forward_returns
-from evaluation.testing import tiny_cube
 from zoo.errors import EvaluationError
 from zoo.specs.evaluate import EvalSpec
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
+from zoo.evaluation.testing import tiny_cube
 
-from evaluation.testing import tiny_cube
 from zoo.cli import main
 from zoo.errors import DataError, RegistryError
 from zoo.interfaces import FACTOR, Factor
@@ -51,7 +51,7 @@ def test_every_factor_is_a_registered_callable(cube):
     assert set(SINGLES) | {"rank_combo"} <= set(reg.names(FACTOR))
     for name in reg.names(FACTOR):
         comp = reg.get(FACTOR, name)
-        assert comp.origin == "plugins.factors"
+        assert comp.origin == "zoo.plugins.factors"
         assert isinstance(reg.build(FACTOR, name), Factor)
 
 
@@ -126,7 +126,7 @@ def test_missing_inputs_are_one_clear_error(cube):
 
 
 def test_rank_combination_hand_values():
-    from plugins.factors import PriceChange, RankCombination
+    from zoo.plugins.factors import PriceChange, RankCombination
 
     close = np.array([[10.0, 10.0, 10.0, 10.0], [11.0, 9.0, 10.5, NAN], [12.0, 9.0, 10.0, 10.0]])
     cube = tiny_cube(close)
@@ -212,7 +212,9 @@ def test_zoo_list_factor(capsys):
     assert out.startswith("[factor]")
     for name in (*SINGLES, "rank_combo"):
         assert f"  {name} " in out
-    assert "min_obs_frac: float = 0.5" in out and "skip: int = 0" in out and "(from plugins.factors)" in out
+    assert (
+        "min_obs_frac: float = 0.5" in out and "skip: int = 0" in out and "(from zoo.plugins.factors)" in out
+    )
     assert "[mixer]" not in out
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from zoo.plugins import DEFAULT_PLUGINS
 
-from plugins import DEFAULT_PLUGINS
 from zoo import registry as registry_mod
 from zoo.cli import main
 from zoo.compose import build_model
@@ -34,7 +34,7 @@ def test_list_filters_by_slot_and_wildcard(capsys):
     assert main(["list", "mixer", "--filter", "*demean"]) == 0
     out = capsys.readouterr().out
     assert "group_demean" in out and "demean" in out and "identity" not in out
-    assert "groups: int = 5" in out and "(from plugins.mixers)" in out
+    assert "groups: int = 5" in out and "(from zoo.plugins.mixers)" in out
     assert main(["list", "mixers"]) == 2
     assert "unknown slot 'mixers'" in capsys.readouterr().err
 
@@ -80,7 +80,7 @@ def test_unknown_mixer_without_the_plugin_is_a_clear_error(capsys):
 def test_duplicate_names_both_origins(ext_on_path):
     with pytest.raises(
         RegistryError,
-        match=r"mixer 'demean' is registered twice: by 'plugins\.mixers' and by "
+        match=r"mixer 'demean' is registered twice: by 'zoo\.plugins\.mixers' and by "
         r"'duplicate_mixer'",
     ):
         get_registry(["duplicate_mixer"])

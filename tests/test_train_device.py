@@ -8,12 +8,12 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from zoo.datasets.batches import DayBatches
+from zoo.datasets.fields import FIELDS
+from zoo.datasets.synth import make_market
+from zoo.datasets.windows import gather_windows, normalize_windows
+from zoo.plugins import losses as loss_plugins
 
-from datasets.batches import DayBatches
-from datasets.fields import FIELDS
-from datasets.synth import make_market
-from datasets.windows import gather_windows, normalize_windows
-from plugins import losses as loss_plugins
 from zoo.compose import build_model
 from zoo.errors import SpecError, TrainingError
 from zoo.registry import get_registry

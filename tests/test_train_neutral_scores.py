@@ -24,7 +24,7 @@ SETS = (
 
 @pytest.fixture(scope="module")
 def market():
-    from datasets.synth import make_market
+    from zoo.datasets.synth import make_market
 
     return make_market(n_stocks=40, start="2016-01-01", end="2018-12-31", seed=0, signal_strength=8.0)
 

@@ -35,9 +35,9 @@ def _args(store: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def market(tmp_path_factory):
     """A 30-stock cube 2018-01..2020-06 (``full``), the same cube cut at a date (``prefix``), another kind."""
-    from datasets.labels import ensure_labels
-    from datasets.schema import write_cube
-    from datasets.synth import make_market
+    from zoo.datasets.labels import ensure_labels
+    from zoo.datasets.schema import write_cube
+    from zoo.datasets.synth import make_market
 
     tmp = tmp_path_factory.mktemp("market")
     cube = ensure_labels(make_market(n_stocks=30, start="2018-01-01", end="2020-06-30", seed=7))
@@ -94,7 +94,8 @@ def test_final_split_uses_every_labelled_day_with_purge():
 
 
 def test_final_run_logs_spec_weights_per_seed_fingerprint_and_dates(final_run, market):
-    from datasets import fingerprint, open_cube
+    from zoo.datasets import fingerprint, open_cube
+
     from zoo import runs
 
     uri, c, run = final_run
@@ -374,16 +375,17 @@ def test_estimator_final_run_predicts_latest_and_through_the_registry(ridge_fina
 
 
 def test_an_estimator_fit_on_other_features_is_refused(ridge_final, ridge_study, market, monkeypatch, capsys):
-    import datasets.features
+    import zoo.datasets.features
+
     from zoo.cli import main
     from zoo.train.predict import load_model
 
     uri, c, run = ridge_final
     _, res = ridge_study
     rid, pid = run.info.run_id, res.parent_run_id
-    now = datasets.features.FEATURES
+    now = zoo.datasets.features.FEATURES
     assert load_model(c, rid).weights_file == "estimator.joblib"  # loads with today's features
-    monkeypatch.setattr(datasets.features, "FEATURES", (*now, "ret_250"))
+    monkeypatch.setattr(zoo.datasets.features, "FEATURES", (*now, "ret_250"))
     with pytest.raises(TrainingError, match=rf"^run {rid} seed 0: .*\(new: ret_250\); retrain"):
         load_model(c, rid)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -391,9 +393,9 @@ def test_an_estimator_fit_on_other_features_is_refused(ridge_final, ridge_study,
     err = capsys.readouterr().err
     assert f"run {rid} seed 0" in err and len(err.strip().splitlines()) == 1, err
     assert not (market["tmp"] / "no.csv").exists()
-    monkeypatch.setattr(datasets.features, "FEATURES", now[1:])
+    monkeypatch.setattr(zoo.datasets.features, "FEATURES", now[1:])
     with pytest.raises(TrainingError, match=rf"^run {pid} seed 0: .*\(dropped since: {now[0]}\)"):
         load_model(c, pid)
-    monkeypatch.setattr(datasets.features, "FEATURES", now[::-1])
+    monkeypatch.setattr(zoo.datasets.features, "FEATURES", now[::-1])
     with pytest.raises(TrainingError, match="the same names in another order"):
         load_model(c, pid)

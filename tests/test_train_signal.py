@@ -28,7 +28,7 @@ SETS = (
 
 @pytest.fixture(scope="module")
 def market():
-    from datasets.synth import make_market, oracle_rank_ic
+    from zoo.datasets.synth import make_market, oracle_rank_ic
 
     # Strong trend piece, no reversal piece: most of the oracle's edge is visible in past prices.
     cube = make_market(

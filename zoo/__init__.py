@@ -8,7 +8,8 @@ from __future__ import annotations
 from zoo.errors import DataError, EvaluationError, RegistryError, SpecError, TrainingError, ZooError
 from zoo.hookspecs import hookimpl
 
-__version__ = "0.1.0"
+#: The one version of the distribution (pyproject.toml reads it from here; ``zoo --version`` prints it).
+__version__ = "0.3.0"
 
 __all__ = [
     "DataError",

@@ -22,6 +22,14 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        import zoo
+
+        typer.echo(f"decompzoo {zoo.__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global_options(
     ctx: typer.Context,
@@ -31,6 +39,9 @@ def _global_options(
         "-p",
         metavar="MODULE",
         help="Import MODULE as a plugin (repeatable), after built-ins and entry points.",
+    ),
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
     ),
 ) -> None:
     """Global options shared by every command."""

@@ -25,12 +25,12 @@ def info(
     """Print dates, symbols, fields, universes, missing shares, provenance and index tracking of STORE."""
     import numpy as np
 
-    from datasets import describe_cube, open_cube
+    from zoo.datasets import describe_cube, open_cube
 
     cube = open_cube(store)
     typer.echo(describe_cube(cube))
     if labels:
-        from datasets.labels import ensure_labels
+        from zoo.datasets.labels import ensure_labels
 
         cube = ensure_labels(cube)
         for h in cube["horizon"].values:
@@ -42,8 +42,8 @@ def info(
 
 def _print_oracles(cube, dates: slice = slice(None)) -> None:
     """Print the planted and the feasible oracle RankIC of a synthetic cube for each horizon."""
-    from datasets.feasible import feasible_rank_ic
-    from datasets.synth import oracle_rank_ic
+    from zoo.datasets.feasible import feasible_rank_ic
+    from zoo.datasets.synth import oracle_rank_ic
 
     span = "" if dates == slice(None) else f", {dates.start or 'first'}..{dates.stop or 'last'}"
     for h in (int(h) for h in cube["horizon"].values):
@@ -69,10 +69,10 @@ def synth(
     labels: bool = typer.Option(True, "--labels/--no-labels", help="Store labels (h = 10, 20) too."),
 ) -> None:
     """Generate a synthetic market cube with a planted, known predictable part of returns."""
-    from datasets import write_cube
-    from datasets.feasible import ensure_feasible
-    from datasets.labels import ensure_labels
-    from datasets.synth import DEFAULT_SIGNAL_STRENGTH, make_market
+    from zoo.datasets import write_cube
+    from zoo.datasets.feasible import ensure_feasible
+    from zoo.datasets.labels import ensure_labels
+    from zoo.datasets.synth import DEFAULT_SIGNAL_STRENGTH, make_market
 
     t0 = time.perf_counter()
     cube = make_market(
@@ -135,10 +135,10 @@ def ingest(
     """Ingest real daily bars into a cube; bad input is refused naming file, row and column."""
     import resource
 
-    from datasets import write_cube
-    from datasets.ingest import ingest as run_ingest
-    from datasets.labels import ensure_labels
-    from datasets.schema import APPEND_DATE_CHUNK
+    from zoo.datasets import write_cube
+    from zoo.datasets.ingest import ingest as run_ingest
+    from zoo.datasets.labels import ensure_labels
+    from zoo.datasets.schema import APPEND_DATE_CHUNK
 
     symbols, index = _beside(files, symbols, index)
     t0 = time.perf_counter()
@@ -172,7 +172,7 @@ def append(
     """Append new trading days to an ingested store: the same cube as one ingest of everything."""
     from tqdm.auto import tqdm
 
-    from datasets.append import append_store
+    from zoo.datasets.append import append_store
 
     symbols, index = _beside(files, symbols, index)
     t0 = time.perf_counter()
@@ -212,8 +212,8 @@ def slice_(
     seed: int = typer.Option(0, "--seed", help="Sampling seed."),
 ) -> None:
     """Cut a size-balanced slice (all dates; universes and labels from the full market)."""
-    from datasets import open_cube, write_cube
-    from datasets.slicing import SliceWarning, make_slice
+    from zoo.datasets import open_cube, write_cube
+    from zoo.datasets.slicing import SliceWarning, make_slice
 
     cube = open_cube(store)
     with warnings.catch_warnings(record=True) as caught:

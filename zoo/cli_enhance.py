@@ -41,9 +41,9 @@ def enhance_run(
     cache: dict | None = None,
 ) -> tuple[dict, dict[str, float]]:
     """Back-test one parent run on each index and log tables, plots and metrics under ``enhance/``."""
-    from datasets import open_cube
-    from evaluation.enhance import run_backtest
-    from evaluation.enhance.report import headline_metrics, write_outputs
+    from zoo.datasets import open_cube
+    from zoo.evaluation.enhance import run_backtest
+    from zoo.evaluation.enhance.report import headline_metrics, write_outputs
     from zoo.train.tracking import download_scores, log_metrics
 
     run_id = run.info.run_id
@@ -59,7 +59,7 @@ def enhance_run(
     score = download_scores(c, run_id, SCORE_ARTIFACT)
     exposures = None
     if styles and spec.style_band != float("inf"):
-        from evaluation.styles import style_exposures
+        from zoo.evaluation.styles import style_exposures
 
         key = ("styles", spec.styles)
         if key not in cache[store]:
@@ -108,8 +108,8 @@ def register(app: typer.Typer) -> None:
 
         import matplotlib.pyplot as plt
 
-        from evaluation.enhance.report import plot_excess_nav, summary_markdown
         from zoo.cli_common import announce_store
+        from zoo.evaluation.enhance.report import plot_excess_nav, summary_markdown
         from zoo.runs import reports_dir
 
         announce_store(tracking_uri or None)

@@ -25,8 +25,8 @@ def evaluate_command(
     no_log: bool = typer.Option(False, "--no-log", help="Write files only; log nothing to MLflow."),
 ) -> None:
     """IC, quantile groups, styles and factor correlations of the runs' ensemble scores."""
-    from evaluation.tracking import evaluate_runs
     from zoo.cli_common import announce_store
+    from zoo.evaluation.tracking import evaluate_runs
 
     announce_store(tracking_uri)
     study = evaluate_runs(

@@ -12,13 +12,18 @@ from zoo.cli_common import SET_OPTION_HELP, plugins_of
 def _list(
     ctx: typer.Context,
     slot: str = typer.Argument(
-        None, help="Only this slot: decomposition, encoder, mixer, head, loss, estimator or factor."
+        None,
+        help="Only this slot: decomposition, encoder, mixer, head, loss, estimator or factor; "
+        "'specs' lists the built-in specs and studies instead.",
     ),
-    pattern: str = typer.Option("*", "--filter", "-f", help="Wildcard on component names, e.g. '*demean'."),
+    pattern: str = typer.Option("*", "--filter", "-f", help="Wildcard on names, e.g. '*demean'."),
 ) -> None:
-    """List every registered component with its config fields, defaults and origin."""
+    """List every registered component with its config fields, defaults and origin (or: zoo list specs)."""
     from zoo.registry import get_registry
 
+    if slot in (SPECS, "studies"):
+        _list_builtins(pattern)
+        return
     registry = get_registry(plugins_of(ctx))
     current = None
     for comp in registry.list(slot, pattern):
@@ -32,9 +37,29 @@ def _list(
         typer.secho(f"skipped {where}: {why}", fg=typer.colors.YELLOW, err=True)
 
 
+#: ``zoo list specs``: the built-in specs and studies instead of a component slot.
+SPECS = "specs"
+
+
+def _list_builtins(pattern: str) -> None:
+    """Print each built-in spec and study with its one-line description (timm's ``list_models``)."""
+    from zoo import catalog
+
+    for kind, title in (
+        ("spec", "[specs]  zoo show NAME / zoo train NAME"),
+        ("study", "[studies]  zoo study NAME"),
+    ):
+        typer.secho(title, bold=True)
+        for b in catalog.list_builtins(kind, pattern):
+            typer.echo(f"  {b.name:<30} {b.description}")
+    typer.echo(f"(files in {catalog.builtin_dir()}; a path to your own TOML works wherever a name does)")
+
+
 def _show(
     ctx: typer.Context,
-    spec: Path = typer.Argument(..., help="Spec TOML file."),
+    spec: Path = typer.Argument(
+        ..., help="Spec TOML file or built-in name (zoo list specs)."
+    ),
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP),
     toml: bool = typer.Option(
         False, "--toml", help="Print the canonical spec on stdout (everything else goes to stderr)."
@@ -57,7 +82,7 @@ def _show(
     if toml:
         typer.echo(canonical_toml(loaded), nl=False)
     if estimator is not None:
-        from datasets.features import FEATURES
+        from zoo.datasets.features import FEATURES
         from zoo.interfaces import ESTIMATOR
 
         setup = registry.build(ESTIMATOR, estimator.name, estimator.params, len(FEATURES))

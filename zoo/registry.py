@@ -180,7 +180,7 @@ def _where_it_failed(exc: BaseException) -> tuple[str, int]:
 
 
 def _builtin_modules() -> list[str]:
-    from plugins import DEFAULT_PLUGINS  # the built-ins are listed there, like datasette's
+    from zoo.plugins import DEFAULT_PLUGINS  # the built-ins are listed there, like datasette's
 
     return list(DEFAULT_PLUGINS)
 

@@ -1,7 +1,7 @@
 """Index enhancement: the constrained weekly optimiser, the back-test with costs and its statistics."""
 
-from evaluation.enhance.backtest import EnhanceResult, run_backtest, stock_returns, week_schedule
-from evaluation.enhance.optimizer import (
+from zoo.evaluation.enhance.backtest import EnhanceResult, run_backtest, stock_returns, week_schedule
+from zoo.evaluation.enhance.optimizer import (
     Limits,
     RebalanceInput,
     RebalanceResult,
@@ -10,7 +10,7 @@ from evaluation.enhance.optimizer import (
     trade_bounds,
     zscore,
 )
-from evaluation.enhance.stats import STAT_ROWS, enhance_stats, format_table, max_drawdown
+from zoo.evaluation.enhance.stats import STAT_ROWS, enhance_stats, format_table, max_drawdown
 
 __all__ = [
     "STAT_ROWS",

@@ -27,9 +27,9 @@ import pandas as pd
 import xarray as xr
 from attrs import define
 from tqdm.auto import tqdm
+from zoo.evaluation.enhance.optimizer import RebalanceInput, RebalanceResult, solve_rebalance
+from zoo.evaluation.enhance.stats import enhance_stats
 
-from evaluation.enhance.optimizer import RebalanceInput, RebalanceResult, solve_rebalance
-from evaluation.enhance.stats import enhance_stats
 from zoo.errors import EvaluationError
 from zoo.specs.enhance import EnhanceSpec
 

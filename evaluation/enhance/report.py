@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from evaluation.enhance.backtest import EnhanceResult
-from evaluation.enhance.stats import STAT_ROWS, format_table
+from zoo.evaluation.enhance.backtest import EnhanceResult
+from zoo.evaluation.enhance.stats import STAT_ROWS, format_table
 
 
 def headline_metrics(results: Mapping[str, EnhanceResult]) -> dict[str, float]:

@@ -8,6 +8,6 @@ from zoo.registry import Component
 
 @hookimpl
 def zoo_components() -> list[Component]:
-    from plugins.mixers import Demean, DemeanConfig
+    from zoo.plugins.mixers import Demean, DemeanConfig
 
     return [Component("mixer", "demean", DemeanConfig, lambda cfg, d: Demean())]

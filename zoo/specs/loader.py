@@ -15,6 +15,7 @@ import cattrs
 import tomli_w
 from cattrs.gen import make_dict_unstructure_fn, override
 
+from zoo import catalog
 from zoo.convert import strict_converter, structure_checked
 from zoo.errors import RegistryError, SpecError
 from zoo.specs.data import DataSpec
@@ -118,7 +119,8 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 def read_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The spec file's table with its ``extends`` chain merged in (child keys win)."""
-    given, path = Path(path), Path(path).resolve()
+    given = Path(path)
+    path = catalog.resolve(path, "spec").resolve()
     if path in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain, path))
         raise SpecError(f"{path}: 'extends' forms a cycle: {cycle}")
@@ -134,9 +136,11 @@ def read_raw(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise SpecError(f"{path}: 'extends' must be a file name (string), got {parent!r}")
     target = path.parent / parent
     if not target.is_file():
+        target = catalog.find_builtin(parent, "spec")
+    if target is None:
         raise SpecError(
-            f"{given}: extends = {parent!r}: no such file {target} (a relative name is read from the "
-            f"folder of the file that names it)"
+            f"{given}: extends = {parent!r}: no such file {path.parent / parent} and no built-in spec of "
+            f"that name (a relative name is read from the folder of the file that names it; zoo list specs)"
         )
     base = read_raw(target, (*_chain, path))
     return deep_merge(base, raw)
@@ -299,7 +303,7 @@ def resolve(spec: ExperimentSpec, registry, source: str) -> ExperimentSpec:
 
 def _check_ctx(registry, slot: str, ref: ComponentRef, path: str, source: str) -> None:
     """A component whose config asks for ctx keys (``ctx_keys()``) gets only keys the day batches carry."""
-    from datasets.batches import CTX_KEYS
+    from zoo.datasets.batches import CTX_KEYS
 
     wants = getattr(registry.make_config(slot, ref.name, ref.params), "ctx_keys", None)
     for fld, key in (wants() if wants is not None else {}).items():

@@ -62,7 +62,7 @@ def daily_rank_ic(y: np.ndarray, day: np.ndarray) -> Callable[[np.ndarray], floa
     A day whose prediction is constant scores 0 (as in the trainer), so a model that has not split
     yet never looks best to early stopping.
     """
-    from datasets.labels import rank_ic_series
+    from zoo.datasets.labels import rank_ic_series
 
     starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
     counts = np.diff(np.r_[starts, len(day)])
@@ -159,7 +159,7 @@ def save_estimator(estimator: Any, folder: Path) -> None:
     """Write the fitted estimator (joblib) and its feature names (JSON, column order) into ``folder``."""
     import joblib
 
-    from datasets.features import FEATURES
+    from zoo.datasets.features import FEATURES
 
     joblib.dump(estimator, Path(folder) / ESTIMATOR_FILE)
     (Path(folder) / FEATURES_FILE).write_text(json.dumps(list(FEATURES)))
@@ -173,7 +173,7 @@ def fit_split(
     Returns the fit result, the test days' predictions and a writer of the model's files (the
     runner logs them under ``weights/``).
     """
-    from datasets.features import FEATURES
+    from zoo.datasets.features import FEATURES
 
     if not hasattr(source, "features"):
         raise TrainingError(

@@ -16,7 +16,7 @@ from zoo.errors import DataError
 from zoo.train.days import Day, to_day
 
 if TYPE_CHECKING:
-    from datasets.features import FeatureDay
+    from zoo.datasets.features import FeatureDay
 
 #: Cache at most this many bytes of day tensors per source (several splits and specs share it).
 CACHE_BYTES = 2_000_000_000
@@ -33,8 +33,8 @@ class CubeSource:
     device: torch.device = torch.device("cpu")
 
     def __init__(self, cube: xr.Dataset, data_spec, store: str = "", cache_bytes: int = CACHE_BYTES) -> None:
-        from datasets.batches import DayBatches
-        from datasets.labels import ensure_labels
+        from zoo.datasets.batches import DayBatches
+        from zoo.datasets.labels import ensure_labels
 
         #: the numpy-built source this one was derived from (itself for the host one), and its device copies.
         self._host: CubeSource = self
@@ -86,14 +86,14 @@ class CubeSource:
     def fingerprint(self) -> str:
         """The cube's fingerprint (coordinates and primary arrays)."""
         if self._fingerprint is None:
-            from datasets import fingerprint
+            from zoo.datasets import fingerprint
 
             self._fingerprint = fingerprint(self.cube)
         return self._fingerprint
 
     def schema(self) -> dict[str, object]:
         """The cube's signature (``datasets.schema.signature``): schema, fields, universes, provenance."""
-        from datasets.schema import signature
+        from zoo.datasets.schema import signature
 
         return signature(self.cube)
 
@@ -134,7 +134,7 @@ class CubeSource:
         The stocks of ``day(i)`` (``test_day(i)`` when ``test``), from the same raw windows; None where
         that day has no batch. Kept in the source's cache while its byte budget lasts.
         """
-        from datasets.features import feature_days
+        from zoo.datasets.features import feature_days
 
         ok = self._unlabelled_ok if test else self._labelled_ok
         todo = [int(i) for i in dict.fromkeys(int(i) for i in positions) if ok[i] and i not in self._features]
@@ -149,8 +149,8 @@ class CubeSource:
 
     def label(self, horizon: int) -> xr.DataArray:
         """Raw forward returns close(t+1) -> close(t+1+h) inside the spec's universe (NaN outside)."""
-        from evaluation._cube import universe_mask
-        from evaluation.ic import forward_returns
+        from zoo.evaluation._cube import universe_mask
+        from zoo.evaluation.ic import forward_returns
 
         ret = forward_returns(self.cube, horizon)
         return ret.where(universe_mask(self.cube, self.spec.universe, "training"))
@@ -161,7 +161,7 @@ class CubeSource:
         The same regression as ``label_neutral`` (``datasets.labels.neutralize``), on the cube's size at
         each scored date (data up to that date) and each symbol's industry.
         """
-        from datasets.labels import neutralize
+        from zoo.datasets.labels import neutralize
 
         cube = self.cube.sel(date=score["date"].values)
         score = score.transpose("date", "symbol")
@@ -187,7 +187,7 @@ class CubeSource:
         """The feasible oracle of a synthetic cube: E[return | prices up to t] (None for real data)."""
         if "expected_return" not in self.cube.data_vars:
             return None
-        from datasets.feasible import ensure_feasible
+        from zoo.datasets.feasible import ensure_feasible
 
         self.cube = ensure_feasible(self.cube)  # computed once, lazily, for cubes made in memory
         fr = self.cube["feasible_return"]
@@ -198,13 +198,13 @@ class CubeSource:
 
 def open_source(data_spec) -> CubeSource:
     """Open the spec's cube (``embedded``, ``synth[:N]`` or a Zarr path) as a training source."""
-    from datasets import open_cube
+    from zoo.datasets import open_cube
 
     store = str(data_spec.store)
     cube = open_cube(store)
     where = store if store in ("embedded",) or store.startswith("synth") else str(Path(store).resolve())
     if store == "embedded":
-        from datasets.stores import EMBEDDED_STORE
+        from zoo.datasets.stores import EMBEDDED_STORE
 
         where = str(EMBEDDED_STORE)
     if cube.sizes.get("date", 0) == 0:

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from zoo import catalog
 from zoo.train import tracking
 from zoo.train.report import display_name, fig8_table
 
-REPO = Path(__file__).resolve().parents[2]
-MAIN_STUDY = REPO / "specs" / "studies" / "main.toml"
+#: The built-in study ``zoo main`` runs (``specs/studies/main.toml``, shipped in the package).
+MAIN_STUDY = "main"
 
 #: What ``zoo main`` cuts by default to finish in <= 10 minutes on a 2-core CPU: (override, what).
 MAIN_CUTS: tuple[tuple[str, str], ...] = (
@@ -91,7 +92,7 @@ def baseline_metrics(
     """
     import xarray as xr
 
-    from evaluation.baselines import baseline_scores, model_mask
+    from zoo.evaluation.baselines import baseline_scores, model_mask
     from zoo.train.runner import EVAL_HORIZONS, ic_of
 
     scores = xr.concat([r.score for r in results], dim="model", join="outer")
@@ -117,18 +118,19 @@ def run_main(
     uri: str | None = None,
     plugins: Sequence[str] = (),
     echo: Callable[[str], None] = print,
-    study_path: Path = MAIN_STUDY,
+    study_path: str | Path = MAIN_STUDY,
     executor=None,
 ) -> dict:
     """Run the main study, print the Fig. 8 tables and how to open the UI; return the tables."""
     from tqdm.auto import tqdm
 
-    from evaluation.report import text_table
+    from zoo.evaluation.report import text_table
     from zoo.train.data import open_source
     from zoo.train.jobs import DEFAULT_OPENER
     from zoo.train.study import load_study, run_study, study_scores
 
     t0 = time.perf_counter()
+    study_path = catalog.resolve(study_path, "study")
     study = load_study(study_path)
     store = data
     overrides: list[str] = []
@@ -229,7 +231,7 @@ def run_main(
 
 def evaluate_study(results, sources: dict, uri: str, echo: Callable[[str], None]):
     """Run the report's factor tests on the study's parent runs and print the TOP-group lines."""
-    from evaluation.tracking import evaluate_runs
+    from zoo.evaluation.tracking import evaluate_runs
 
     cube = next(iter(sources.values())).cube if sources else None
     study = evaluate_runs([r.parent_run_id for r in results], uri=uri, cube=cube, echo=echo)

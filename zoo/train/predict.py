@@ -99,7 +99,7 @@ def weights_file(spec: Any) -> str:
 
 def _check_features(text: str, run_id: str, seed: int) -> None:
     """Refuse an estimator fit on other window features than ``datasets.features.FEATURES`` now."""
-    from datasets.features import FEATURES
+    from zoo.datasets.features import FEATURES
 
     try:
         logged = json.loads(text)

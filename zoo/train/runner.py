@@ -73,7 +73,7 @@ def fit_config(spec) -> FitConfig:
 
 def ic_of(score: xr.DataArray, returns: xr.DataArray, min_stocks: int = 10) -> dict[str, float]:
     """RankIC, RankICIR, IC win rate and date count of ``score`` against ``returns`` (evaluation.ic)."""
-    from evaluation.ic import ic_summary, rank_ic
+    from zoo.evaluation.ic import ic_summary, rank_ic
 
     return ic_summary(rank_ic(score, returns, None, min_stocks))
 

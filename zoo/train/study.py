@@ -11,6 +11,7 @@ from typing import Any
 
 import attrs
 
+from zoo import catalog
 from zoo.errors import SpecError
 
 
@@ -67,7 +68,7 @@ def _str_list(value: Any, where: str, source: Path) -> list[str]:
 
 def load_study(path: str | Path) -> Study:
     """Read a study file (``[study]`` with ``specs`` × ``grid`` and/or ``[[study.variants]]``)."""
-    path = Path(path)
+    path = catalog.resolve(path, "study")
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
