@@ -31,6 +31,7 @@ import pandas as pd
 import xarray as xr
 from array_api_compat import array_namespace
 from zoo.datasets.labels import LABEL_NORMS, ensure_labels, normalize_cross_section
+from zoo.datasets.sampling import stratified_sample
 from zoo.datasets.schema import FIELDS
 from zoo.datasets.windows import MAD_SCALE, gather_windows, normalize_windows, size_groups
 
@@ -322,9 +323,21 @@ class DayBatches(Sequence):
         di = self._index(idx)
         return gather_windows(a["panel"], a["last_breach"], t, di, self.window, a.get("field_idx"))
 
-    def batch_at(self, t: int) -> DayBatch:
-        """The batch at date position ``t`` on the cube's date axis."""
+    def batch_at(self, t: int, sample: int = 0, rng: np.random.Generator | None = None) -> DayBatch:
+        """The batch at date position ``t`` on the cube's date axis.
+
+        ``sample`` > 0 (with ``rng``) keeps that many of the eligible stocks, drawn within the day's size
+        groups so each group keeps its share (``datasets.sampling``); the windows are normalised across
+        the sample and ``ctx["size_group"]`` keeps each stock's group in the whole day.
+        """
         idx = np.flatnonzero(self.eligible[t])
+        groups = None
+        if 0 < sample < len(idx):
+            if rng is None:
+                raise DataError("a stock sample needs a random generator (rng)")
+            groups = size_groups(self.size[t, idx], self.n_size_groups)
+            keep = stratified_sample(groups, sample, rng)
+            idx, groups = idx[keep], groups[keep]
         a = self._arrays()
         di = self._index(idx)
         x = normalize_windows(self.raw_windows(t, idx), self.fields, **self.norm)
@@ -342,7 +355,7 @@ class DayBatches(Sequence):
         xp = array_namespace(size)
         ctx = {  # keep CTX_KEYS in step: specs are checked against it before anything runs
             "size": size,
-            "size_group": size_groups(size, self.n_size_groups),
+            "size_group": size_groups(size, self.n_size_groups) if groups is None else self._index(groups),
             "industry": a["industry"][di],
             "mask": xp.ones(n, dtype=xp.bool, device=self._device),
         }

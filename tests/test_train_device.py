@@ -298,6 +298,7 @@ def test_gpu_bench_builds_the_specs_models_without_zarr_mlflow_cattrs(specs_dir)
         "import sys\n"
         f"for m in {BLOCKED!r}: sys.modules[m] = None  # any import of them now fails\n"
         "import runpy, torch\n"
+        f"torch.set_num_threads({torch.get_num_threads()})  # this process's count: the same arithmetic\n"
         "bench = runpy.run_path('bench/bench_gpu.py', run_name='bench_gpu')\n"
         "x = torch.linspace(-2, 2, 7 * 150 * 6).reshape(7, 150, 6)\n"
         "ctx = {'size': torch.arange(7.0), 'mask': torch.ones(7, dtype=torch.bool)}\n"

@@ -76,9 +76,7 @@ def _ui_hint(uri: str, experiment: str) -> None:
 
 def _train(
     ctx: typer.Context,
-    spec: Path = typer.Argument(
-        ..., help="Spec TOML file or built-in name (zoo list specs)."
-    ),
+    spec: Path = typer.Argument(..., help="Spec TOML file or built-in name (zoo list specs)."),
     data: str = typer.Option(None, "--data", help="Data store: embedded, synth, synth:N or a Zarr path."),
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP),
     experiment: str = typer.Option(
@@ -147,9 +145,7 @@ def _train(
 
 def _study(
     ctx: typer.Context,
-    file: Path = typer.Argument(
-        ..., help="Study TOML file or built-in name (zoo list specs)."
-    ),
+    file: Path = typer.Argument(..., help="Study TOML file or built-in name (zoo list specs)."),
     data: str = typer.Option(None, "--data", help="Data store for every variant."),
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP + " Applies to every variant."),
     experiment: str = typer.Option(

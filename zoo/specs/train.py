@@ -39,6 +39,10 @@ class TrainSpec:
     purge_days: int | None = None
     #: Training days drawn per epoch (a fresh random draw each epoch); 0 = every training day.
     days_per_epoch: int = field(default=0, validator=validators.ge(0))
+    #: Stocks per training step (0 = every eligible stock): each step draws this many of the day's
+    #: stocks within its size groups (each keeps its share), reproducibly per seed; validation and
+    #: test always score every stock.
+    stocks_per_day: int = field(default=0, validator=validators.ge(0), metadata={OMIT_DEFAULT: True})
     #: Use every k-th validation day for early stopping (1 = all; larger is faster, noisier).
     valid_stride: int = field(default=1, validator=validators.ge(1))
     #: A day needs this many valid, labelled stocks to be a training step or count in the RankIC.

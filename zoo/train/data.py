@@ -120,6 +120,12 @@ class CubeSource:
         """Date ``i``'s labelled batch (training / validation), None when too few stocks qualify."""
         return self._get(True, i)
 
+    def sampled_day(self, i: int, k: int, rng: np.random.Generator) -> Day | None:
+        """Date ``i``'s labelled batch cut to ``k`` stocks drawn within its size groups; never cached."""
+        if not self._labelled_ok[i]:
+            return None
+        return to_day(self._labelled.batch_at(i, sample=k, rng=rng))
+
     def test_day(self, i: int) -> Day | None:
         """Date ``i``'s batch of every eligible stock, labelled or not (out-of-sample scoring)."""
         if self._labelled_ok[i]:

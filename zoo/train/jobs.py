@@ -241,6 +241,24 @@ def _dayset(source: Any, positions: np.ndarray, fetch: Callable) -> Any:
     return DaySet(source.dates[positions], lambda j: fetch(int(positions[j])), cache_bytes=0)
 
 
+#: The random stream of the training stock samples (apart from the day order's, which stays as it was).
+SAMPLE_STREAM = 1
+
+
+def _train_fetch(source: Any, stocks_per_day: int, seed: int) -> Callable[[int], Any]:
+    """How a fit gets a training day: the whole cached day, or a fresh stratified sample of its stocks."""
+    if not stocks_per_day:
+        return source.day
+    sampled = getattr(source, "sampled_day", None)
+    if sampled is None:
+        raise TrainingError(
+            f"train.stocks_per_day: the data source {type(source).__name__} cannot sample stocks "
+            "(it has no sampled_day); set train.stocks_per_day=0"
+        )
+    rng = np.random.default_rng([seed, SAMPLE_STREAM])
+    return lambda i: sampled(i, stocks_per_day, rng)
+
+
 def neural_fit(ctx: FitContext) -> FitProduct:
     """Build the spec's model under the seed, train it with early stopping, predict the test year."""
     import torch
@@ -256,7 +274,7 @@ def neural_fit(ctx: FitContext) -> FitProduct:
     t = spec.train
     device = resolve_device(t.device)  # once per fit; the source builds its days there, the model follows
     source = on_device(ctx.source, device)
-    train_days = _dayset(source, split.train, source.day)
+    train_days = _dayset(source, split.train, _train_fetch(source, t.stocks_per_day, ctx.seed))
     valid_days = _dayset(source, split.valid[:: t.valid_stride], source.day)
     test_days = _dayset(source, split.test, getattr(source, "test_day", source.day))
     torch.manual_seed(ctx.seed)
