@@ -241,9 +241,15 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
 
     monkeypatch.setenv("DECOMPZOO_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)  # the study report goes to ./reports/<experiment>
+    import json
+
+    def reasons(pairs):  # the main study's cuts and recipe, as its study file states them
+        return "[" + ", ".join(f"{{ set = {json.dumps(o)}, why = {json.dumps(w)} }}" for o, w in pairs) + "]"
+
     study = _write_study(
         tmp_path,
         '[study]\nname = "m"\nspecs = ["SPECS/gru.toml"]\nset = ["train.test_years=[2016]"]\n'
+        f"cuts = {reasons(MAIN_CUTS)}\nrecipe = {reasons(MAIN_RECIPE)}\n"
         'labels = { weighted_mse = "mse" }\n[study.grid]\n"train.loss" = ["ic", "weighted_mse"]\n',
     )
     lines: list[str] = []
@@ -355,3 +361,12 @@ def test_seed_metrics_and_table_show_every_seed_and_the_spread():
     assert table.loc["a", "10d ensemble"] == 0.5
     assert [table.loc["a", f"10d seed {s}"] for s in (0, 7, 42)] == pytest.approx([ics[0], ics[2], ics[1]])
     assert table.loc["a", "10d std"] == pytest.approx(np.std(ics, ddof=1))
+
+
+def test_study_cuts_and_recipe_are_read_and_checked(tmp_path):
+    main = load_study("main")
+    assert ("train.seeds=[0]", "one seed instead of the report's 0, 42, 3407") in main.cuts
+    assert [o for o, _ in main.recipe] == ["data.neutralize=false", "train.neutralize_scores=true"]
+    bad = _write_study(tmp_path, '[study]\nspecs = ["SPECS/gru.toml"]\ncuts = ["train.seeds=[0]"]\n')
+    with pytest.raises(SpecError, match=r"study.cuts must be a list of \{ set = "):
+        load_study(bad)

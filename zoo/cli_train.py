@@ -283,6 +283,71 @@ def _main(
         )
 
 
+def _benchmark(
+    ctx: typer.Context,
+    data: str = typer.Option(
+        ..., "--data", help="The whole market as a Zarr store (zoo data ingest; docs/data.md)."
+    ),
+    out: Path = typer.Option(Path("results/benchmark"), "--out", help="Folder for the CSVs and README.md."),
+    index: str = typer.Option("csi500", "--index", help="Index of the enhancement back-test."),
+    set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP),
+    uri: str = typer.Option(None, "--uri", help=URI_HELP),
+    workers: int = typer.Option(
+        None, "--workers", "-w", help=WORKERS_HELP + " (default: min(2, CPU cores))", min=0
+    ),
+    scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
+    cluster_host: str = typer.Option("127.0.0.1", "--cluster-host", help=CLUSTER_HOST_HELP),
+) -> None:
+    """The whole-market benchmark (specs/studies/benchmark.toml): train, evaluate, enhance, write results/.
+
+    Resumable: a rerun reuses every finished (spec, year, seed) from MLflow and redoes only the rest.
+    """
+    import pandas as pd
+
+    from zoo.cli_enhance import enhance_run
+    from zoo.train import tracking
+    from zoo.train.benchmark import BENCHMARK_STUDY, command_line, seed_table, write_results
+    from zoo.train.main_job import default_workers, run_main
+    from zoo.train.report import display_name
+
+    announce_store(uri)
+    command = command_line(
+        [
+            "benchmark",
+            "--data",
+            data,
+            "--out",
+            str(out),
+            "--index",
+            index,
+            *(a for s in set_ for a in ("--set", s)),
+        ]
+        + (["--workers", str(workers)] if workers is not None else [])
+    )
+    if workers is None:
+        workers = 0 if scheduler else default_workers()
+    with _executor(workers, scheduler, 0.0, cluster_host) as ex:
+        res = run_main(
+            data=data,
+            extra=set_,
+            experiment=BENCHMARK_STUDY,
+            uri=uri,
+            plugins=plugins_of(ctx),
+            echo=typer.echo,
+            study_path=BENCHMARK_STUDY,
+            executor=ex,
+        )
+    c = tracking.client(uri or tracking.tracking_uri())
+    parents = {display_name(r.name): r.parent_run_id for r in res["results"]}
+    prefix = f"enhance_{index}_"
+    rows = {}
+    for name, pid in parents.items():
+        _, metrics = enhance_run(c, c.get_run(pid), [index])
+        rows[name] = {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}
+    folder = write_results(out, res, seed_table(c, parents), pd.DataFrame(rows), command)
+    typer.echo(f"results: {folder}/README.md and its CSVs")
+
+
 def register(app: typer.Typer) -> None:
     """Add ``train``, ``study``, ``compare``, ``ui``, ``server`` and ``main``."""
     app.command("train")(_train)
@@ -291,3 +356,4 @@ def register(app: typer.Typer) -> None:
     app.command("ui")(_ui)
     app.command("server")(_server)
     app.command("main")(_main)
+    app.command("benchmark")(_benchmark)

@@ -11,27 +11,16 @@ import pandas as pd
 from zoo import catalog
 from zoo.train import tracking
 from zoo.train.report import display_name, fig8_table
+from zoo.train.study import load_study
 
 #: The built-in study ``zoo main`` runs (``specs/studies/main.toml``, shipped in the package).
 MAIN_STUDY = "main"
 
-#: What ``zoo main`` cuts by default to finish in <= 10 minutes on a 2-core CPU: (override, what).
-MAIN_CUTS: tuple[tuple[str, str], ...] = (
-    ("train.seeds=[0]", "one seed instead of the report's 0, 42, 3407"),
-    ("train.train_years=2", "2 training years before the validation year instead of 4"),
-    ("train.max_epochs=6", "at most 6 epochs instead of 100"),
-    ("train.patience=3", "early-stopping patience 3 instead of 15"),
-    ("train.days_per_epoch=60", "60 random training days per epoch instead of all (~480)"),
-    ("train.valid_stride=5", "every 5th validation day for early stopping instead of every day"),
-)
-#: What ``zoo main`` changes in the report's recipe (without --full), and why: on a slice of ~190 stocks a
-#: day the report's size/industry-neutralised label leaves the models' raw-return RankIC below one-line
-#: factors; trained on raw returns with the scores neutralised instead, GRU-IC beat them, also on a year
-#: not used to choose (2019). Measured in docs/training.md, "Evidence of skill".
-MAIN_RECIPE: tuple[tuple[str, str], ...] = (
-    ("data.neutralize=false", "train on raw forward returns, not size/industry-neutralised ones"),
-    ("train.neutralize_scores=true", "and neutralise the scores on size + industry instead"),
-)
+#: What ``zoo main`` cuts (and how it changes the report's recipe) unless --full: ``(override, why)``
+#: pairs, kept in the study file (``cuts`` and ``recipe`` in ``specs/studies/main.toml``).
+_MAIN = load_study(MAIN_STUDY)
+MAIN_CUTS: tuple[tuple[str, str], ...] = _MAIN.cuts
+MAIN_RECIPE: tuple[tuple[str, str], ...] = _MAIN.recipe
 #: The synthetic market ``--data synth`` uses without --full (the full default market has 1,000 stocks).
 MAIN_SYNTH_STORE = "synth:300"
 
@@ -127,7 +116,7 @@ def run_main(
     from zoo.evaluation.report import text_table
     from zoo.train.data import open_source
     from zoo.train.jobs import DEFAULT_OPENER
-    from zoo.train.study import load_study, run_study, study_scores
+    from zoo.train.study import run_study, study_scores
 
     t0 = time.perf_counter()
     study_path = catalog.resolve(study_path, "study")
@@ -136,17 +125,17 @@ def run_main(
     overrides: list[str] = []
     if full:
         echo("zoo main --full: the report's settings (3 seeds, up to 100 epochs, patience 15, all days).")
-    else:
+    elif study.cuts or study.recipe:
         if data == "synth":
             store = MAIN_SYNTH_STORE
         echo("zoo main: default settings are cut to finish in about 10 minutes on a 2-core CPU:")
-        for override, why in MAIN_CUTS:
+        for override, why in study.cuts:
             echo(f"  --set {override:<28} {why}")
             overrides.append(override)
         if store != data:
             echo(f"  --data {store:<27} a 300-stock synthetic market instead of 1,000 stocks")
         echo("and changes the report's label (docs/training.md, 'Evidence of skill'):")
-        for override, why in MAIN_RECIPE:
+        for override, why in study.recipe:
             echo(f"  --set {override:<28} {why}")
             overrides.append(override)
         echo("  (zoo main --full runs the report's settings; any --set given here is applied after these.)")

@@ -32,9 +32,13 @@ class Study:
     description: str
     variants: tuple[Variant, ...]
     source: Path
+    #: ``(override, why)`` pairs a job command (``zoo main``) adds unless ``--full``: speed cuts.
+    cuts: tuple[tuple[str, str], ...] = ()
+    #: ``(override, why)`` pairs a job command adds unless ``--full``: changes to the report's recipe.
+    recipe: tuple[tuple[str, str], ...] = ()
 
 
-_STUDY_KEYS = {"name", "description", "specs", "set", "grid", "labels", "variants"}
+_STUDY_KEYS = {"name", "description", "specs", "set", "grid", "labels", "variants", "cuts", "recipe"}
 _VARIANT_KEYS = {"spec", "name", "set"}
 
 
@@ -120,7 +124,22 @@ def load_study(path: str | Path) -> Study:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise SpecError(f"{path}: variant names repeat: {dupes}; give the variants distinct names")
-    return Study(name, st.get("description", ""), tuple(variants), path)
+    cuts, recipe = (
+        _reasons(st.get("cuts", []), "study.cuts", path),
+        _reasons(st.get("recipe", []), "study.recipe", path),
+    )
+    return Study(name, st.get("description", ""), tuple(variants), path, cuts, recipe)
+
+
+def _reasons(value: Any, where: str, source: Path) -> tuple[tuple[str, str], ...]:
+    """``[{set = "key=value", why = "..."}, ...]`` as ``(override, why)`` pairs."""
+    ok = isinstance(value, list) and all(
+        isinstance(v, Mapping) and set(v) == {"set", "why"} and all(isinstance(x, str) for x in v.values())
+        for v in value
+    )
+    if not ok:
+        raise SpecError(f'{source}: {where} must be a list of {{ set = "key=value", why = "..." }} tables')
+    return tuple((v["set"], v["why"]) for v in value)
 
 
 def _spec_name(spec_path: Path) -> str:
