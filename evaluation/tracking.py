@@ -23,11 +23,18 @@ import xarray as xr
 from zoo.evaluation.baselines import short_name
 from zoo.evaluation.report import EvalResult, evaluate
 
-from zoo import runs
 from zoo.errors import EvaluationError, SpecError
-from zoo.runs import local_artifact, open_client, reports_dir, resolve_parents, run_labels, tracking_uri
 from zoo.specs.evaluate import EvalSpec
 from zoo.specs.loader import converter, load_section
+from zoo.tracking import store as runs
+from zoo.tracking.store import (
+    local_artifact,
+    open_client,
+    reports_dir,
+    resolve_parents,
+    run_labels,
+    tracking_uri,
+)
 
 SCORE_ARTIFACT = "scores/ensemble.zarr"
 SPEC_ARTIFACT = "spec.toml"

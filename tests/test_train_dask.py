@@ -12,7 +12,7 @@ import xarray as xr
 from test_train_tracking import ToySource
 
 from zoo.errors import TrainingError
-from zoo.train import tracking
+from zoo.tracking import runs as tracking
 from zoo.train.study import load_study, run_study
 
 torch.set_num_threads(1)

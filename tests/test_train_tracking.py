@@ -12,7 +12,7 @@ import xarray as xr
 
 from zoo.errors import TrainingError
 from zoo.specs import load_spec, spec_hash
-from zoo.train import tracking
+from zoo.tracking import runs as tracking
 from zoo.train.days import Day
 from zoo.train.runner import run_spec
 

@@ -57,9 +57,7 @@ def _list_builtins(pattern: str) -> None:
 
 def _show(
     ctx: typer.Context,
-    spec: Path = typer.Argument(
-        ..., help="Spec TOML file or built-in name (zoo list specs)."
-    ),
+    spec: Path = typer.Argument(..., help="Spec TOML file or built-in name (zoo list specs)."),
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP),
     toml: bool = typer.Option(
         False, "--toml", help="Print the canonical spec on stdout (everything else goes to stderr)."
