@@ -11,13 +11,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from zoo.tracking.children import ChildLog
+from zoo.train.executors import FitExecutor
 from zoo.train.jobs import FitJob
 from zoo.train.plan import SpecPlan
 
 
 def execute(
     plans: Sequence[SpecPlan],
-    executor,
+    executor: FitExecutor,
     children: ChildLog,
     on_spec_done: Callable[[SpecPlan], None],
     poll_seconds: float = 0.5,

@@ -169,6 +169,11 @@ def register_source(opener: str, data_spec: Any, source: Any) -> None:
     _SOURCES[(opener, data_spec)] = source
 
 
+def forget_source(opener: str, data_spec: Any) -> None:
+    """Drop this process's source for ``(opener, data_spec)``, if any (the driver's, after its run)."""
+    _SOURCES.pop((opener, data_spec), None)
+
+
 def forget_sources() -> None:
     """Drop every cached source (tests; a worker keeps its sources for its lifetime)."""
     _SOURCES.clear()

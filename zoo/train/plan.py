@@ -7,10 +7,8 @@
 
 from __future__ import annotations
 
-import tempfile
 import uuid
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -19,7 +17,7 @@ import xarray as xr
 import zoo
 from zoo.tracking import runs as tracking
 from zoo.tracking.children import Log, quiet
-from zoo.tracking.parent import parent_description
+from zoo.tracking.parent import create_parent, kill_dead_children, resume_parent
 from zoo.train.jobs import DataRef, FitJob
 from zoo.train.source import DaySource
 from zoo.train.splits import Split, default_test_years, final_split, resolve_purge, rolling_splits
@@ -65,6 +63,40 @@ def _with_test_years(spec, source: DaySource, log: Log):
     return attrs.evolve(spec, train=attrs.evolve(t, test_years=years))
 
 
+def parent_tags(
+    spec,
+    spec_hash: str,
+    source: DaySource,
+    fingerprint: str,
+    versions: Mapping[str, str],
+    role: str,
+    final_match: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """A new parent run's tags: spec, data, code and plugin versions (``final_match``: a final run's)."""
+    import json
+
+    import numpy as np
+
+    tags = {
+        "zoo.role": role,
+        "zoo.spec_name": spec.name,
+        "zoo.spec_hash": spec_hash,
+        "zoo.data_fingerprint": fingerprint,
+        "zoo.data_store": str(source.store),
+        "zoo.git_commit": tracking.git_commit(),
+        "zoo.version": zoo.__version__,
+    }
+    if versions:
+        tags[tracking.PLUGINS_TAG] = tracking.dump_versions(versions)
+    schema = getattr(source, "schema", None)
+    if schema is not None:  # what `zoo predict` checks a later cube against
+        tags["zoo.data_schema"] = json.dumps(schema(), sort_keys=True)
+    if final_match is not None:
+        tags.update(final_match)
+        tags["zoo.data_last_date"] = str(np.asarray(source.dates).astype("datetime64[D]")[-1])
+    return tags
+
+
 def plan_spec(
     spec,
     source: DaySource,
@@ -85,11 +117,9 @@ def plan_spec(
     last date with a known label, :func:`~zoo.train.splits.final_split`); the parent is tagged
     ``zoo.role=final`` with the date and the data's last date, and resumes only with the same data.
     """
-    import json
-
     import numpy as np
 
-    from zoo.specs import canonical_toml, flatten, spec_hash
+    from zoo.specs import canonical_toml, spec_hash
 
     if not final:
         spec = _with_test_years(spec, source, log)
@@ -112,51 +142,15 @@ def plan_spec(
         splits = rolling_splits(source.dates, t.test_years, t.train_years, t.valid_years, purge)
     parent = tracking.find_parent(c, experiment_id, h, role, match)
     if parent is None:
-        tags = {
-            "zoo.role": role,
-            "zoo.spec_name": spec.name,
-            "zoo.spec_hash": h,
-            "zoo.data_fingerprint": fingerprint,
-            "zoo.data_store": str(source.store),
-            "zoo.git_commit": tracking.git_commit(),
-            "zoo.version": zoo.__version__,
-        }
-        if versions:
-            tags[tracking.PLUGINS_TAG] = tracking.dump_versions(versions)
-        schema = getattr(source, "schema", None)
-        if schema is not None:  # what `zoo predict` checks a later cube against
-            tags["zoo.data_schema"] = json.dumps(schema(), sort_keys=True)
-        if final:
-            tags.update(match)
-            tags["zoo.data_last_date"] = str(np.asarray(source.dates).astype("datetime64[D]")[-1])
-        tags[tracking.NOTE_TAG] = parent_description(spec, h, tags)
+        tags = parent_tags(spec, h, source, fingerprint, versions, role, match if final else None)
         name = f"{run_name or spec.name}-final" if final else run_name or spec.name
-        parent_id = c.create_run(experiment_id, run_name=name, tags=tags).info.run_id
-        tracking.log_params(c, parent_id, flatten(spec))
-        with tempfile.TemporaryDirectory() as tmp:
-            p = Path(tmp) / "spec.toml"
-            p.write_text(canonical_toml(spec))
-            c.log_artifact(parent_id, str(p))
+        parent_id = create_parent(c, experiment_id, spec, tags, name)
         log(f"[{spec.name}] new {role} run {parent_id} (spec {h})")
         if final:
             log(f"[{spec.name}] final fit: {splits[0].describe(source.dates)}")
     else:
-        parent_id = parent.info.run_id
-        if parent.info.status != "RUNNING":
-            c.update_run(parent_id, status="RUNNING")
-        log(f"[{spec.name}] resuming {role} run {parent_id} (spec {h})")
-        changed = tracking.version_changes(tracking.load_versions(parent.data.tags), versions)
-        if changed:
-            log(
-                f"[{spec.name}] plugin versions changed since this run started ({'; '.join(changed)}): "
-                f"finished fits are reused as they are; the new fits use the new code (the spec hash "
-                f"does not cover plugin code: use another experiment to start afresh)"
-            )
-            c.set_tag(parent_id, tracking.PLUGINS_TAG + "_resumed", tracking.dump_versions(versions))
-    # A child left RUNNING by a killed process is dead: mark it so it is not mistaken for live work.
-    for run in tracking.child_runs(c, experiment_id, parent_id):
-        if run.info.status == "RUNNING":
-            c.set_terminated(run.info.run_id, status="KILLED")
+        parent_id = resume_parent(c, parent, versions, log, spec.name)
+    kill_dead_children(c, experiment_id, parent_id)
     done = tracking.finished_children(c, experiment_id, parent_id, h)
     text = canonical_toml(spec)
     token = uuid.uuid4().hex[:8]

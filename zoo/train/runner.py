@@ -17,7 +17,8 @@ from zoo.tracking import runs as tracking
 from zoo.tracking.children import ChildLog, Log, OnChildDone, interrupted, quiet
 from zoo.train.collect import SpecResult, collect
 from zoo.train.execute import execute
-from zoo.train.jobs import DEFAULT_OPENER, DataRef, register_source
+from zoo.train.executors import FitExecutor, SerialExecutor
+from zoo.train.jobs import DEFAULT_OPENER, DataRef, forget_source, register_source
 from zoo.train.plan import SpecPlan, plan_spec
 from zoo.train.source import DaySource
 
@@ -27,7 +28,7 @@ def run_specs(
     *,
     experiment: str | None = None,
     uri: str | None = None,
-    executor=None,
+    executor: FitExecutor | None = None,
     opener: str = DEFAULT_OPENER,
     plugins: Sequence[str] = (),
     log: Log = quiet,
@@ -44,8 +45,6 @@ def run_specs(
     (year, seed) of a parent with the same spec hash is never redone. A failing job marks its child
     FAILED, the other jobs still finish and are kept, then its parent is FAILED and the error raised.
     """
-    from zoo.train.executors import SerialExecutor
-
     if not runs:
         return []
     executor = executor or SerialExecutor()
@@ -109,10 +108,8 @@ def run_specs(
                 c.set_terminated(plan.parent_id, status=status)
         raise
     finally:
-        from zoo.train import jobs as fitjobs
-
-        for key in registered:
-            fitjobs._SOURCES.pop(key, None)
+        for name, data_spec in registered:
+            forget_source(name, data_spec)
     return [results[id(p)] for p in plans]
 
 
@@ -122,7 +119,7 @@ def run_spec(
     *,
     experiment: str | None = None,
     uri: str | None = None,
-    executor=None,
+    executor: FitExecutor | None = None,
     log: Log = quiet,
     on_child_done: OnChildDone | None = None,
     run_name: str | None = None,
