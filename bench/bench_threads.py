@@ -26,10 +26,13 @@ from zoo.registry import get_registry  # noqa: E402
 from zoo.specs import load_spec  # noqa: E402
 from zoo.train.data import open_source  # noqa: E402
 from zoo.train.jobs import _dayset  # noqa: E402
-from zoo.train.runner import fit_config  # noqa: E402
 from zoo.train.splits import resolve_purge, rolling_splits  # noqa: E402
 from zoo.train.threads import ThreadPolicy, usable_cores  # noqa: E402
-from zoo.train.trainer import fit, predict  # noqa: E402
+from zoo.train.trainer import (  # noqa: E402
+    fit,
+    fit_config,  # noqa: E402
+    predict,
+)
 
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "decompgru.toml"
 

@@ -18,8 +18,8 @@ from zoo.train import trainer
 from zoo.train.data import open_source
 from zoo.train.days import DaySet
 from zoo.train.main_job import MAIN_CUTS
-from zoo.train.runner import fit_config
 from zoo.train.splits import resolve_purge, rolling_splits
+from zoo.train.trainer import fit_config
 
 
 def main() -> None:

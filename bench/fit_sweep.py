@@ -22,7 +22,7 @@ import torch
 import xarray as xr
 from zoo.datasets.labels import ensure_labels
 from zoo.evaluation._cube import universe_mask
-from zoo.evaluation.ic import forward_returns, ic_summary, rank_ic
+from zoo.evaluation.ic import forward_returns, ic_of, ic_summary, rank_ic
 
 from zoo.compose import build_model
 from zoo.registry import get_registry
@@ -31,9 +31,8 @@ from zoo.train.data import open_source
 from zoo.train.days import DaySet
 from zoo.train.ensemble import ensemble, stitch
 from zoo.train.main_job import MAIN_CUTS
-from zoo.train.runner import fit_config, ic_of
 from zoo.train.splits import resolve_purge, rolling_splits
-from zoo.train.trainer import fit, predict
+from zoo.train.trainer import fit, fit_config, predict
 
 
 def low_vol_20(cube: xr.Dataset) -> xr.DataArray:

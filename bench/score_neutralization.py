@@ -23,8 +23,8 @@ from zoo.datasets.stores import open_cube
 from zoo.evaluation.baselines import baseline_scores, model_mask
 from zoo.evaluation.ic import forward_returns, rank_ic
 
-from zoo import runs
 from zoo.specs.evaluate import DEFAULT_BASELINES
+from zoo.tracking import store as runs
 
 
 def main() -> None:

@@ -215,6 +215,11 @@ def ic_summary(ic: pd.Series) -> dict[str, float]:
     }
 
 
+def ic_of(score: xr.DataArray, returns: xr.DataArray, min_stocks: int = 10) -> dict[str, float]:
+    """RankIC, RankICIR, IC win rate and date count of ``score`` against ``returns``."""
+    return ic_summary(rank_ic(score, returns, None, min_stocks))
+
+
 def ic_study(
     scores: xr.DataArray,
     cube: xr.Dataset,

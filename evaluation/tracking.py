@@ -10,24 +10,31 @@ evaluates all of them together (one model per parent, named by its spec); writes
 from __future__ import annotations
 
 import tempfile
-import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import tomli_w
 import xarray as xr
 from zoo.evaluation.baselines import short_name
 from zoo.evaluation.report import EvalResult, evaluate
 
-from zoo import runs
 from zoo.errors import EvaluationError, SpecError
-from zoo.runs import local_artifact, open_client, reports_dir, resolve_parents, run_labels, tracking_uri
 from zoo.specs.evaluate import EvalSpec
 from zoo.specs.loader import converter, load_section
+from zoo.tracking import store as runs
+from zoo.tracking.parent import top_excess_headline
+from zoo.tracking.runs import log_metrics
+from zoo.tracking.store import (
+    local_artifact,
+    open_client,
+    reports_dir,
+    resolve_parents,
+    run_labels,
+    tracking_uri,
+)
 
 SCORE_ARTIFACT = "scores/ensemble.zarr"
 SPEC_ARTIFACT = "spec.toml"
@@ -159,8 +166,9 @@ def evaluate_runs(
         for model, rid in names.items():
             for path in dict.fromkeys(result.files):  # this evaluation's files only, not stale ones
                 c.log_artifact(rid, str(path), ARTIFACT_DIR)
-            _log_metrics(c, rid, {**result.metrics[model], **base})
-            _log_metrics(c, rid, headline_metrics(result, model), prefix="")
+            eval_metrics = {**result.metrics[model], **base}
+            log_metrics(c, rid, {METRIC_PREFIX + k: v for k, v in eval_metrics.items()})
+            log_metrics(c, rid, top_excess_headline(result.metrics[model], result.ladders))
     return StudyEvaluation(result=result, parents=names, out_dir=out, experiment=experiment, notes=notes)
 
 
@@ -236,24 +244,3 @@ def _spec_plugins(text: str) -> list[str]:
     except tomllib.TOMLDecodeError:
         return []
     return [str(v) for v in value] if isinstance(value, list) else []
-
-
-#: Prefix of the metrics the MLflow UI lists first (the trainer's ``tracking.HEADLINE_PREFIX``).
-HEADLINE_PREFIX = "0_"
-
-
-def headline_metrics(result: EvalResult, model: str) -> dict[str, float]:
-    """``0_TOP_excess_<universe>``: the TOP group's annualised excess, beside the trainer's headline ICs."""
-    return {
-        f"{HEADLINE_PREFIX}TOP_excess_{u}": result.metrics[model][f"top.{u}.excess_ann_return"]
-        for u in result.ladders
-    }
-
-
-def _log_metrics(c, run_id: str, metrics: Mapping[str, float], prefix: str = METRIC_PREFIX) -> None:
-    from mlflow.entities import Metric
-
-    ts = int(time.time() * 1000)
-    items = [Metric(prefix + k, float(v), ts, 0) for k, v in metrics.items() if np.isfinite(v)]
-    for i in range(0, len(items), 900):  # MLflow's log_batch takes at most 1000 metrics
-        c.log_batch(run_id, metrics=items[i : i + 900])

@@ -270,7 +270,7 @@ def test_estimators_train_and_predict_through_the_runner(trained, market):
 def test_runs_log_the_model_metrics_and_resume(trained, tmp_path):
     import joblib
 
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
     from zoo.train.classic import ESTIMATOR_FILE, FEATURES_FILE
 
     name, spec, src, uri, res = trained

@@ -116,7 +116,7 @@ def test_ctrl_c_prints_how_to_resume(monkeypatch, capsys):
 
 
 def test_outside_plugin_versions(ext_on_path, tmp_path, monkeypatch):
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
 
     assert get_registry().outside_versions() == {}  # built-ins are versioned by the zoo itself
     mod = tmp_path / "versioned_mixer.py"

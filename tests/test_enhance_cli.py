@@ -21,7 +21,7 @@ def parent_run(tmp_path_factory):
     from zoo.datasets.schema import write_cube
     from zoo.datasets.synth import make_market
 
-    from zoo.train.tracking import save_scores
+    from zoo.tracking.runs import save_scores
 
     tmp = tmp_path_factory.mktemp("enhance_cli")
     cube = make_market(n_stocks=160, start="2020-01-01", end="2020-09-30", seed=3, signal_strength=5)

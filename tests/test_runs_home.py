@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zoo import runs
+from zoo.tracking import store as runs
 from zoo.train.ui import log_folder
 
 REPO = Path(__file__).resolve().parents[1]

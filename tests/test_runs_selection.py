@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from zoo.errors import SpecError, ZooError
-from zoo.runs import pick_parents, resolve_parents, run_labels
 from zoo.specs import load_spec, variant_name
+from zoo.tracking.store import pick_parents, resolve_parents, run_labels
 from zoo.train.threads import ThreadPolicy, auto_threads, busy_cores_of_others
 
 
@@ -98,7 +98,7 @@ def test_run_name_of_a_component_set_and_the_spec_hash_unchanged(tmp_path):
     from test_train_tracking import ToySource, _spec
 
     from zoo.specs import spec_hash
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
     from zoo.train.runner import run_spec
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"

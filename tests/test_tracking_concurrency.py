@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = """
 import sys, time
 from pathlib import Path
-from zoo.train import tracking
+from zoo.tracking import runs as tracking
 uri, ctl, me = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 (ctl / f"ready-{me}").touch()
 while not (ctl / "go").exists():
@@ -52,7 +52,7 @@ def test_new_sqlite_store_and_experiments_are_safe_under_concurrent_processes(tm
     ids = {out.strip() for out, _ in outs}
     assert len(ids) == 1  # every process got the same experiment for every name
 
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
 
     c = tracking.client(uri)  # the store still opens afterwards
     names = sorted(e.name for e in c.search_experiments() if e.name.startswith("study-"))

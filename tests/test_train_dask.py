@@ -12,7 +12,7 @@ import xarray as xr
 from test_train_tracking import ToySource
 
 from zoo.errors import TrainingError
-from zoo.train import tracking
+from zoo.tracking import runs as tracking
 from zoo.train.study import load_study, run_study
 
 torch.set_num_threads(1)
@@ -215,3 +215,11 @@ def test_local_workers_keep_glibcs_adaptive_allocator(cluster):
     )
     assert len(envs) == 2
     assert all(trim is None and omp == "1" for trim, omp in envs.values())
+
+
+def test_both_executors_declare_the_executor_interface(cluster):
+    from zoo.train.executors import FitExecutor, SerialExecutor
+
+    assert isinstance(SerialExecutor(), FitExecutor)
+    assert isinstance(cluster, FitExecutor)
+    assert not isinstance(object(), FitExecutor)

@@ -65,7 +65,7 @@ def final_run(market):
         assert main(["train", str(REPO / "specs/gru.toml"), "--final", *_args(market["full"])]) == 0
     finally:
         mp.undo()
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
 
     c = tracking.client(uri)
     exp = c.get_experiment_by_name("gru")
@@ -96,7 +96,7 @@ def test_final_split_uses_every_labelled_day_with_purge():
 def test_final_run_logs_spec_weights_per_seed_fingerprint_and_dates(final_run, market):
     from zoo.datasets import fingerprint, open_cube
 
-    from zoo import runs
+    from zoo.tracking import store as runs
 
     uri, c, run = final_run
     tags = run.data.tags
@@ -189,7 +189,7 @@ def test_a_score_at_t_does_not_change_when_later_days_are_added(final_run, marke
 
 
 def test_predict_after_until_equals_the_final_runs_own_scores(final_run):
-    from zoo import runs
+    from zoo.tracking import store as runs
     from zoo.train.data import open_source
     from zoo.train.predict import score_date
 
@@ -239,7 +239,7 @@ def run_spec_data(c, run):
 
 def test_register_refuses_a_run_that_is_not_final(final_run, monkeypatch, capsys):
     from zoo.cli import main
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
 
     uri, c, _ = final_run
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -338,8 +338,8 @@ def test_estimator_predict_in_a_test_year_equals_the_studys_stored_test_score(ri
 def test_estimator_final_run_predicts_latest_and_through_the_registry(ridge_final, market, capsys):
     import tempfile
 
-    from zoo import runs
     from zoo.cli import main
+    from zoo.tracking import store as runs
 
     uri, c, run = ridge_final
     rid = run.info.run_id

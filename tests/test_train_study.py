@@ -284,9 +284,10 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
     assert list(scores["model"].values) == ["gru-ic", "gru-mse"]
     assert res.score["date"].dt.year.values.min() == 2016
     # a baseline column is the factor on exactly the models' cells, scored by the models' own ic_of
+    from zoo.evaluation.ic import ic_of
+
     from zoo.registry import get_registry
     from zoo.train.data import open_source
-    from zoo.train.runner import ic_of
 
     src = open_source(res.spec.data)
     factor = get_registry().build("factor", "low_vol_20")(src.cube)
@@ -323,7 +324,7 @@ def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path):
     )
     assert [(r.trained, r.reused) for r in results] == [(1, 1), (2, 0)]
     assert done == [(2021, 0), (2020, 0), (2021, 0)]  # gru-ic's 2020 run was not redone
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
 
     c = tracking.client(uri)
     exp = c.get_experiment_by_name("resume")
@@ -338,9 +339,10 @@ def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path):
 def test_seed_metrics_and_table_show_every_seed_and_the_spread():
     import numpy as np
     from test_train_tracking import ToySource
+    from zoo.evaluation.ic import ic_of
 
+    from zoo.train.collect import seed_metrics
     from zoo.train.report import seed_table
-    from zoo.train.runner import ic_of, seed_metrics
 
     src = ToySource()
     label = src.label(10)

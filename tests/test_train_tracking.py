@@ -12,7 +12,7 @@ import xarray as xr
 
 from zoo.errors import TrainingError
 from zoo.specs import load_spec, spec_hash
-from zoo.train import tracking
+from zoo.tracking import runs as tracking
 from zoo.train.days import Day
 from zoo.train.runner import run_spec
 
@@ -173,3 +173,30 @@ def test_same_seed_same_numbers_and_bad_config_is_clear(uri):
         run_spec(_spec(extra=("train.test_years=[2030]",)), ToySource(), experiment="c", uri=uri)
     with pytest.raises(TrainingError, match="purge_days=2"):
         run_spec(_spec(extra=("train.purge_days=2",)), ToySource(), experiment="c", uri=uri)
+
+
+def test_resume_parent_reopens_and_reports_changed_plugin_versions():
+    from types import SimpleNamespace
+
+    from zoo.tracking.parent import resume_parent
+
+    calls = []
+    c = SimpleNamespace(
+        update_run=lambda rid, status: calls.append(("status", rid, status)),
+        set_tag=lambda rid, k, v: calls.append(("tag", rid, k, v)),
+    )
+    tags = {"zoo.role": "parent", "zoo.spec_hash": "abc", "zoo.plugins": '{"m": "sha256:1"}'}
+    data = SimpleNamespace(tags=tags)
+    parent = SimpleNamespace(info=SimpleNamespace(run_id="r1", status="KILLED"), data=data)
+    lines = []
+    assert resume_parent(c, parent, {"m": "sha256:2"}, lines.append, "gru") == "r1"
+    assert lines[0] == "[gru] resuming parent run r1 (spec abc)"
+    assert lines[1].startswith(
+        "[gru] plugin versions changed since this run started (m: sha256:1 -> sha256:2):"
+    )
+    assert calls == [("status", "r1", "RUNNING"), ("tag", "r1", "zoo.plugins_resumed", '{"m": "sha256:2"}')]
+    lines.clear()
+    calls.clear()
+    running = SimpleNamespace(info=SimpleNamespace(run_id="r1", status="RUNNING"), data=data)
+    resume_parent(c, running, {"m": "sha256:1"}, lines.append, "gru")
+    assert calls == [] and len(lines) == 1

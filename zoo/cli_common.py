@@ -16,7 +16,7 @@ SET_OPTION_HELP = "Override a spec key, e.g. --set train.patience=5 (repeatable)
 
 def announce_store(uri: str | None = None) -> None:
     """Print (to stderr) where the MLflow store and ``reports/`` are, unless they are the repository's."""
-    from zoo.runs import location_notice
+    from zoo.tracking.store import location_notice
 
     line = location_notice(uri)
     if line:

@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from zoo.errors import ZooError
-from zoo.runs import local_artifact, open_client, resolve_parents, run_labels
-from zoo.runs import tracking_uri as runs_store_uri
+from zoo.tracking.store import local_artifact, open_client, resolve_parents, run_labels
+from zoo.tracking.store import tracking_uri as runs_store_uri
 
 SCORE_ARTIFACT = "scores/ensemble.zarr"
 ARTIFACT_DIR = "enhance"
@@ -44,7 +44,7 @@ def enhance_run(
     from zoo.datasets import open_cube
     from zoo.evaluation.enhance import run_backtest
     from zoo.evaluation.enhance.report import headline_metrics, write_outputs
-    from zoo.train.tracking import download_scores, log_metrics
+    from zoo.tracking.runs import download_scores, log_metrics
 
     run_id = run.info.run_id
     spec = enhance_spec_from_toml(_spec_text(c, run_id), overrides, source=f"run {run_id} spec.toml")
@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
 
         from zoo.cli_common import announce_store
         from zoo.evaluation.enhance.report import plot_excess_nav, summary_markdown
-        from zoo.runs import reports_dir
+        from zoo.tracking.store import reports_dir
 
         announce_store(tracking_uri or None)
         c = open_client(runs_store_uri(tracking_uri or None))

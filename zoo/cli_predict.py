@@ -29,8 +29,8 @@ def _predict(
     import attrs
     import pandas as pd
 
+    from zoo.tracking import runs as tracking
     from zoo.train import predict as zp
-    from zoo.train import tracking
     from zoo.train.data import open_source
 
     uri = uri or tracking.tracking_uri()
@@ -64,8 +64,8 @@ def _register(
     uri: str = typer.Option(None, "--uri", help=URI_HELP),
 ) -> None:
     """Register a final run's model (spec + each seed's weights) in the MLflow Model Registry."""
+    from zoo.tracking import runs as tracking
     from zoo.train import predict as zp
-    from zoo.train import tracking
 
     uri = uri or tracking.tracking_uri()
     version = zp.register(tracking.client(uri), run, name)

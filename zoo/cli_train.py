@@ -67,7 +67,7 @@ def _print_metrics(results) -> None:
 
 def _ui_hint(uri: str, experiment: str) -> None:
     typer.echo(f"\nRuns are in MLflow ({uri}), experiment {experiment!r}. Open the UI with:")
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
 
     typer.echo("    zoo ui" + ("" if uri == tracking.tracking_uri() else f" --uri {uri}"))
     typer.echo("and compare the runs in the terminal with:")
@@ -100,7 +100,7 @@ def _train(
     train.valid_years), logged as a run tagged zoo.role=final that zoo predict and zoo register use.
     """
     from zoo.specs import load_spec, variant_name
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
     from zoo.train.data import open_source
     from zoo.train.runner import run_spec
 
@@ -158,7 +158,7 @@ def _study(
     cluster_host: str = typer.Option("127.0.0.1", "--cluster-host", help=CLUSTER_HOST_HELP),
 ) -> None:
     """Run a study (a list or grid of specs) as sibling parent runs; rerun it to resume where it stopped."""
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
     from zoo.train.study import load_study, run_study
 
     study = load_study(file)
@@ -187,7 +187,7 @@ def _compare(
     """Print an experiment's parent runs side by side: the spec keys that differ, then the metrics."""
     import pandas as pd
 
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
     from zoo.train.report import compare_runs
 
     uri = uri or tracking.tracking_uri()
@@ -205,7 +205,7 @@ def _ui(
     port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (default: a free one)."),
 ) -> None:
     """Start the MLflow UI on the tracking store (127.0.0.1 only) and print its address; Ctrl-C stops it."""
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
     from zoo.train.ui import interrupt_on_termination, mark_experiments, runs_table_url, start_ui
 
     uri = uri or tracking.tracking_uri()

@@ -1,5 +1,6 @@
-"""Training: losses usage, rolling splits, the trainer, seed ensembles, MLflow tracking and studies.
+"""Training: rolling splits, the trainer, fit jobs and executors, plan -> execute -> collect, studies.
 
-Import the submodules directly (``zoo.train.trainer``, ``zoo.train.runner`` …); this package keeps
-its import light so ``zoo`` stays torch-free for ``datasets`` and ``evaluation``.
+Import the submodules directly (``zoo.train.trainer``, ``zoo.train.runner`` …; MLflow is
+``zoo.tracking``); this package keeps its import light so ``zoo`` stays torch-free for ``datasets``
+and ``evaluation``.
 """

@@ -1,7 +1,8 @@
 """Where fit jobs run: in the driver one after another (serial) or on a Dask distributed cluster.
 
-Both executors take ``run_fit`` jobs and hand back futures (``.result()``) plus the jobs' progress
-events, always on the driver's main thread, so the driver alone writes to MLflow. ``dask`` starts a
+Both executors implement :class:`FitExecutor`: they take ``run_fit`` jobs and hand back futures
+(``.result()``) plus the jobs' progress events, always on the driver's main thread, so the driver
+alone writes to MLflow. ``dask`` starts a
 ``distributed.LocalCluster`` (``N`` worker processes, one thread each, bound to 127.0.0.1) or joins a
 running scheduler; ``gpus_per_fit`` asks each fit for that share of a worker's ``GPU`` resource.
 """
@@ -13,13 +14,49 @@ import queue
 import sys
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from zoo.errors import TrainingError
 from zoo.train import jobs as fitjobs
 
 LOCALHOST = "127.0.0.1"
 OnEvent = Callable[[dict], None]
+
+
+@runtime_checkable
+class FitExecutor(Protocol):
+    """What the driver (``zoo.train.execute.execute``) asks of an executor.
+
+    The shape of ``concurrent.futures.Executor`` (``submit`` returns a future whose ``result()`` is
+    the job's :class:`~zoo.train.jobs.FitOutcome` or raises its error), plus what a fit run needs:
+    progress events handed to the driver on its own thread, a bound on the jobs in flight, and a
+    ``wait`` with a timeout during which those events are handed over.
+    """
+
+    #: Short name for logs (``serial``, ``dask``).
+    name: str
+    #: Jobs the driver keeps submitted at once.
+    max_in_flight: int
+    #: Jobs run in other processes: they open their data themselves, through the job's opener.
+    remote: bool
+
+    def start(self, on_event: OnEvent) -> None:
+        """Route run_fit's progress events to ``on_event``, called on the driver's thread."""
+
+    def submit(self, job: fitjobs.FitJob) -> Any:
+        """Queue ``job``; return its future (``done()``, ``result()``)."""
+
+    def wait(self, futures: Sequence[Any], timeout: float) -> list[Any]:
+        """The futures done within ``timeout`` seconds, after handing over the events received."""
+
+    def cancel(self, futures: Sequence[Any]) -> None:
+        """Cancel the jobs of ``futures`` that are queued or running."""
+
+    def close(self) -> None:
+        """Release what the executor holds (a cluster it started)."""
+
+    def describe(self) -> str:
+        """One line for the log: what runs the jobs, where."""
 
 
 def worker_environ() -> dict[str, Any]:
@@ -211,7 +248,7 @@ def make_executor(
     gpus_per_fit: float = 0.0,
     host: str = LOCALHOST,
     echo: Callable[[str], None] | None = None,
-) -> SerialExecutor | DaskExecutor:
+) -> FitExecutor:
     """``serial`` without workers or a scheduler, else ``dask`` (a local cluster, or the scheduler's)."""
     if scheduler or workers > 0:
         return DaskExecutor(workers, scheduler, gpus_per_fit, host, echo=echo)

@@ -169,6 +169,11 @@ def register_source(opener: str, data_spec: Any, source: Any) -> None:
     _SOURCES[(opener, data_spec)] = source
 
 
+def forget_source(opener: str, data_spec: Any) -> None:
+    """Drop this process's source for ``(opener, data_spec)``, if any (the driver's, after its run)."""
+    _SOURCES.pop((opener, data_spec), None)
+
+
 def forget_sources() -> None:
     """Drop every cached source (tests; a worker keeps its sources for its lifetime)."""
     _SOURCES.clear()
@@ -266,9 +271,8 @@ def neural_fit(ctx: FitContext) -> FitProduct:
     from zoo.compose import build_model
     from zoo.train.device import resolve_device
     from zoo.train.ensemble import stitch
-    from zoo.train.runner import fit_config
     from zoo.train.source import on_device
-    from zoo.train.trainer import fit, predict
+    from zoo.train.trainer import fit, fit_config, predict
 
     spec, split = ctx.spec, ctx.split
     t = spec.train
@@ -343,8 +347,8 @@ def fit_body(spec: Any) -> FitBody:
 
 def run_fit(job: FitJob) -> FitOutcome:
     """Run one job from its values alone: open (or reuse) spec and data, fit, score the test year."""
+    from zoo.evaluation.ic import ic_of
     from zoo.registry import get_registry
-    from zoo.train.runner import ic_of
     from zoo.train.threads import ThreadPolicy
 
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from zoo import catalog
-from zoo.train import tracking
+from zoo.tracking import runs as tracking
 from zoo.train.report import display_name, fig8_table
 from zoo.train.study import load_study
 
@@ -54,7 +54,8 @@ def oracle_metrics(
     source, score_dates: pd.DatetimeIndex, min_stocks: int = 10, which: str = "expected_return"
 ) -> dict[str, float] | None:
     """RankIC of the source's ``which`` oracle (planted or feasible) on the test dates, or None."""
-    from zoo.train.runner import EVAL_HORIZONS, ic_of
+    from zoo.evaluation.ic import ic_of
+    from zoo.tracking.parent import EVAL_HORIZONS
 
     out: dict[str, float] = {}
     predict = getattr(source, which, None)
@@ -82,7 +83,8 @@ def baseline_metrics(
     import xarray as xr
 
     from zoo.evaluation.baselines import baseline_scores, model_mask
-    from zoo.train.runner import EVAL_HORIZONS, ic_of
+    from zoo.evaluation.ic import ic_of
+    from zoo.tracking.parent import EVAL_HORIZONS
 
     scores = xr.concat([r.score for r in results], dim="model", join="outer")
     base = baseline_scores(source.cube, names, model_mask(scores), plugins=plugins)

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from zoo import runs
 from zoo.errors import DataError, TrainingError, ZooError
+from zoo.tracking import store as runs
 
 #: ``models:/NAME/VERSION`` (MLflow Model Registry URI; VERSION a number).
 MODEL_URI = re.compile(r"models:/(?P<name>[^/]+)/(?P<version>\d+)")
@@ -161,7 +161,7 @@ def _bundle_dir(folder: Path, c, run_id: str, plugins: Sequence[str], where: str
 
 
 def _final_bundle(c, run, plugins: Sequence[str]) -> ModelBundle:
-    from zoo.train.runner import MODEL_DIR
+    from zoo.train.packaging import MODEL_DIR
 
     rid = run.info.run_id
     if run.info.status != "FINISHED":
@@ -173,7 +173,7 @@ def _final_bundle(c, run, plugins: Sequence[str]) -> ModelBundle:
 
 def _study_bundle(c, parent, plugins: Sequence[str]) -> ModelBundle:
     """The seeds of a study parent's newest test year that finished."""
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
     from zoo.train.classic import FEATURES_FILE
 
     pid, tags = parent.info.run_id, parent.data.tags
@@ -469,7 +469,7 @@ def write_table(table: pd.DataFrame, path: str | Path) -> Path:
 
 def log_prediction(c, bundle: ModelBundle, pred: Prediction, source: Any, target: str, out: Path) -> str:
     """An MLflow run in the model's experiment: inputs (run id, date, data fingerprint) and the table."""
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
 
     tags = {
         "zoo.role": "prediction",
@@ -501,7 +501,7 @@ def log_prediction(c, bundle: ModelBundle, pred: Prediction, source: Any, target
 
 def register(c, target: str, name: str) -> int:
     """Register a final run's ``model/`` folder as a new version of registered model ``name``."""
-    from zoo.train.runner import MODEL_DIR
+    from zoo.train.packaging import MODEL_DIR
 
     run = _run_by_id(c, target)
     if run is None:

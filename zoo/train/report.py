@@ -7,12 +7,12 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from zoo.errors import TrainingError
-from zoo.runs import resolve_parents, run_labels
-from zoo.train import tracking
+from zoo.tracking import runs as tracking
+from zoo.tracking.store import resolve_parents, run_labels
 
 #: Headline metrics a parent run carries, in display order.
 HEADLINE = tuple(f"{m}_{h}d" for h in (10, 20) for m in ("rank_ic", "rank_icir", "ic_win_rate"))
-#: The seeds' spread of the RankIC (``zoo.train.runner.seed_metrics``), shown when a run has it.
+#: The seeds' spread of the RankIC (``zoo.train.collect.seed_metrics``), shown when a run has it.
 SEED_SPREAD = tuple(f"rank_ic_{h}d_seed_{s}" for h in (10, 20) for s in ("mean", "std"))
 _ROWS = (("rank_ic", "RankIC"), ("rank_icir", "RankICIR"), ("ic_win_rate", "IC win rate"))
 

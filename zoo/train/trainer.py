@@ -39,6 +39,20 @@ class FitConfig:
     precision: str = "fp32"
 
 
+def fit_config(spec) -> FitConfig:
+    """The trainer settings a spec's ``[train]`` section asks for."""
+    t = spec.train
+    return FitConfig(
+        lr=t.lr,
+        max_epochs=t.max_epochs,
+        patience=t.patience,
+        days_per_epoch=t.days_per_epoch,
+        min_stocks=t.min_stocks,
+        grad_clip=t.grad_clip,
+        precision=t.precision,
+    )
+
+
 @attrs.frozen
 class FitResult:
     """What a fit produced: best weights (already loaded into the model) and per-epoch history."""

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import attrs
 
-from zoo import runs
 from zoo.errors import TrainingError
-from zoo.train import tracking
+from zoo.tracking import runs as tracking
+from zoo.tracking import store as runs
 
 HOST = "127.0.0.1"
 

@@ -30,7 +30,7 @@ def zoo_home() -> Path:
 
 def repo_root() -> Path | None:
     """The checkout this package runs from (the folder holding ``pyproject.toml``), or None if installed."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     return root if (root / "pyproject.toml").is_file() else None
 
 
@@ -66,7 +66,7 @@ def git_commit() -> str:
     """The checkout's commit (``+dirty`` when it has changes), or ``unknown`` outside git."""
     import subprocess
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10, check=True

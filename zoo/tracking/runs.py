@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from zoo import runs
 from zoo.errors import TrainingError
+from zoo.tracking import store
 
 ARTIFACT_DIR = "mlartifacts"
 _PARAMS_PER_CALL = 100  # MLflow's log_batch limits
@@ -23,7 +23,7 @@ _METRICS_PER_CALL = 1000
 
 def tracking_uri(spec_uri: str = "") -> str:
     """``MLFLOW_TRACKING_URI``, else the spec's, else ``sqlite:///<cwd>/mlflow.db`` (MLflow 3's default)."""
-    return runs.tracking_uri(None, spec_uri)
+    return store.tracking_uri(None, spec_uri)
 
 
 def artifact_root(uri: str) -> str:
@@ -36,7 +36,7 @@ def artifact_root(uri: str) -> str:
 
 def client(uri: str):
     """An ``MlflowClient`` on ``uri``; a store MLflow cannot open is a TrainingError naming it."""
-    return runs.open_client(uri, TrainingError)
+    return store.open_client(uri, TrainingError)
 
 
 #: MLflow 3's experiment tag for what an experiment holds; versions that read it open a "machine
@@ -82,7 +82,7 @@ def _get_or_create_experiment(c, name: str, uri: str, attempts: int) -> str:
     location = f"{root}/{slug}" if root else None
     last: Exception | None = None
     for attempt in range(attempts):
-        with runs.store_lock(uri):
+        with store.store_lock(uri):
             exp = c.get_experiment_by_name(name)
             if exp is not None:
                 if exp.lifecycle_stage == "deleted":
@@ -100,7 +100,7 @@ def _get_or_create_experiment(c, name: str, uri: str, attempts: int) -> str:
 
 def git_commit() -> str:
     """The working tree's commit (``+dirty`` when it has changes), or ``unknown`` outside git."""
-    return runs.git_commit()
+    return store.git_commit()
 
 
 def log_params(c, run_id: str, params: Mapping[str, str]) -> None:
@@ -113,7 +113,7 @@ def log_params(c, run_id: str, params: Mapping[str, str]) -> None:
 
 
 def log_metrics(c, run_id: str, metrics: Mapping[str, float], step: int | None = None) -> None:
-    """Log finite metrics in one call (NaN ones are skipped, MLflow stores them poorly)."""
+    """Log finite metrics, 1,000 a call (NaN ones are skipped, MLflow stores them poorly)."""
 
     from mlflow.entities import Metric
 
@@ -121,8 +121,8 @@ def log_metrics(c, run_id: str, metrics: Mapping[str, float], step: int | None =
     items = [
         Metric(k, float(v), ts, step or 0) for k, v in metrics.items() if v is not None and np.isfinite(v)
     ]
-    if items:
-        c.log_batch(run_id, metrics=items)
+    for i in range(0, len(items), _METRICS_PER_CALL):
+        c.log_batch(run_id, metrics=items[i : i + _METRICS_PER_CALL])
 
 
 def log_history(c, run_id: str, rows: list[Mapping[str, float]]) -> None:
@@ -213,9 +213,9 @@ def save_scores(score: xr.DataArray, path: str | Path) -> Path:
 
 def load_scores(path: str | Path) -> xr.DataArray:
     """Read a ``score`` Zarr store written by :func:`save_scores` into memory."""
-    return runs.load_score(path, TrainingError)
+    return store.load_score(path, TrainingError)
 
 
 def download_scores(c, run_id: str, artifact_path: str) -> xr.DataArray:
     """Load a run's score artifact (read in place from a local store; downloaded from a remote one)."""
-    return runs.run_score(c, run_id, artifact_path, TrainingError)
+    return store.run_score(c, run_id, artifact_path, TrainingError)
