@@ -305,7 +305,7 @@ def _benchmark(
     import pandas as pd
 
     from zoo.cli_enhance import enhance_run
-    from zoo.train import tracking
+    from zoo.tracking import runs as tracking
     from zoo.train.benchmark import BENCHMARK_STUDY, command_line, seed_table, write_results
     from zoo.train.main_job import default_workers, run_main
     from zoo.train.report import display_name

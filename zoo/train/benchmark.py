@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from zoo.train import tracking
+from zoo.tracking import runs as tracking
 
 #: The built-in study ``zoo benchmark`` runs (``specs/studies/benchmark.toml``).
 BENCHMARK_STUDY = "benchmark"
