@@ -144,13 +144,11 @@ def _read_new(
                 od, os_ = d_pos[have], s_pos[have]
                 pairs = [(c, cells.bars[dc, sc, i], bars[od, os_, i]) for i, c in enumerate(_COMPARED)]
                 pairs.append(("amount", cells.amount[dc, sc], stored["amount"][od, os_]))
-                for col, new in (
-                    ("limit_breach", cells.breach),
-                    ("adj_factor", cells.factor),
-                    ("st", cells.st),
-                ):
+                for col, new in (("limit_breach", cells.breach), ("st", cells.st)):
                     if new is not None:
                         pairs.append((col, new[dc, sc], stored[col][od, os_]))
+                if cells.factor is not None:  # named first: a re-anchored factor also moves raw prices
+                    pairs.insert(0, ("adj_factor", cells.factor[dc, sc], stored["adj_factor"][od, os_]))
                 first = None
                 for col, new, old_v in pairs:
                     same = (new == old_v) | (pd.isna(new) & pd.isna(old_v))

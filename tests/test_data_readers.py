@@ -378,3 +378,19 @@ def test_cli_failed_ingest_keeps_the_store_and_names_the_file(tmp_path, capsys):
     assert sorted((str(p), p.stat().st_mtime_ns) for p in store.rglob("*")) == before
     assert main(["data", "info", str(store)]) == 0
     assert "indexes    : csi300 stand-in; csi500 stand-in; csi1000 stand-in" in capsys.readouterr().out
+
+
+def test_qlib_append_refuses_a_reanchored_factor_and_keeps_the_store(tmp_path):
+    from zoo.datasets.append import append_store
+    from zoo.datasets.schema import write_cube
+
+    full = with_ex_rights(bars(n_days=60), "600000.SH", day=20)
+    dates = np.sort(full["date"].unique())
+    dump_qlib(full[full["date"] <= dates[40]], tmp_path / "early")
+    dump_qlib(full.assign(adj_factor=full["adj_factor"] * 1.1), tmp_path / "later")  # re-anchored
+    store = tmp_path / "s.zarr"
+    write_cube(ingest([tmp_path / "early"]), store)
+    before = sorted((str(p), p.stat().st_mtime_ns) for p in store.rglob("*"))
+    with pytest.raises(DataError, match=r"later, row \d+, column 'adj_factor': .* is stored with adj_factor"):
+        append_store(store, [tmp_path / "later"])
+    assert sorted((str(p), p.stat().st_mtime_ns) for p in store.rglob("*")) == before

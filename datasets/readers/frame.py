@@ -71,6 +71,28 @@ def check_frame(
             row = at if isinstance(at, str) else int(at)
         return located(file, row, (labels or {}).get(column, column) if column else None, msg)
 
+    _parse_dates(df, _fail, name)
+    sym = df["symbol"]
+    bad = sym.isna().to_numpy() | (sym.astype(str).str.strip() == "").to_numpy()
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise _fail(name, i + 1, "symbol", "empty symbol")
+    df["symbol"] = sym.astype(str).str.strip()
+    _parse_numbers(df, _fail, name)
+    _check_factor_and_flags(df, _fail, name)
+    if "limit_breach" in df.columns:
+        flag = pd.to_numeric(df["limit_breach"], errors="coerce")
+        bad = ~flag.isin([0, 1]).to_numpy() & df["limit_breach"].notna().to_numpy()
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise _fail(name, i + 1, "limit_breach", f"{df['limit_breach'].iloc[i]!r} is not 0 or 1")
+        df["limit_breach"] = flag.fillna(0).to_numpy().astype(bool)
+    _check_bars(df, _fail, name)
+    return df
+
+
+def _parse_dates(df: pd.DataFrame, fail: Callable[..., DataError], name: str) -> None:
+    """``date`` parsed in place (YYYYMMDD integers too); an unparseable one refused."""
     raw_dates = df["date"]
     dates = None
     if pd.api.types.is_integer_dtype(raw_dates):  # 20150902: not nanoseconds since 1970
@@ -85,14 +107,12 @@ def check_frame(
     bad = dates.isna().to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
-        raise _fail(name, i + 1, "date", f"cannot parse {raw_dates.iloc[i]!r} as a date")
+        raise fail(name, i + 1, "date", f"cannot parse {raw_dates.iloc[i]!r} as a date")
     df["date"] = dates.dt.tz_localize(None).dt.normalize().astype("datetime64[ns]")
-    sym = df["symbol"]
-    bad = sym.isna().to_numpy() | (sym.astype(str).str.strip() == "").to_numpy()
-    if bad.any():
-        i = int(np.argmax(bad))
-        raise _fail(name, i + 1, "symbol", "empty symbol")
-    df["symbol"] = sym.astype(str).str.strip()
+
+
+def _parse_numbers(df: pd.DataFrame, fail: Callable[..., DataError], name: str) -> None:
+    """Numeric columns parsed in place; OHLC and volume present, prices > 0, the rest >= 0."""
     for col in NUMERIC_COLUMNS:
         if col not in df.columns:
             continue
@@ -100,39 +120,35 @@ def check_frame(
         bad = (num.isna() & df[col].notna()).to_numpy()
         if bad.any():
             i = int(np.argmax(bad))
-            raise _fail(name, i + 1, col, f"{df[col].iloc[i]!r} is not a number")
+            raise fail(name, i + 1, col, f"{df[col].iloc[i]!r} is not a number")
         vals = num.to_numpy(dtype=np.float64)
         if col in ("open", "high", "low", "close", "volume"):
             bad = ~np.isfinite(vals)
             if bad.any():
                 i = int(np.argmax(bad))
-                raise _fail(name, i + 1, col, "missing value")
+                raise fail(name, i + 1, col, "missing value")
         limit_ok = vals > 0 if col in ("open", "high", "low", "close") else vals >= 0
         bad = ~limit_ok & np.isfinite(vals)
         if bad.any():
             i = int(np.argmax(bad))
             kind = "a price must be > 0" if col in ("open", "high", "low", "close") else "must be >= 0"
-            raise _fail(name, i + 1, col, f"value {vals[i]:g}: {kind}")
+            raise fail(name, i + 1, col, f"value {vals[i]:g}: {kind}")
         df[col] = vals
-    _check_factor_and_flags(df, _fail, name)
-    if "limit_breach" in df.columns:
-        flag = pd.to_numeric(df["limit_breach"], errors="coerce")
-        bad = ~flag.isin([0, 1]).to_numpy() & df["limit_breach"].notna().to_numpy()
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise _fail(name, i + 1, "limit_breach", f"{df['limit_breach'].iloc[i]!r} is not 0 or 1")
-        df["limit_breach"] = flag.fillna(0).to_numpy().astype(bool)
+
+
+def _check_bars(df: pd.DataFrame, fail: Callable[..., DataError], name: str) -> None:
+    """high >= low, open and close inside [low, high], one row per (date, symbol)."""
     o, h, lo, c = (df[k].to_numpy() for k in ("open", "high", "low", "close"))
     tol = 1e-6 * np.maximum(h, 1.0)
     bad = h < lo
     if bad.any():
         i = int(np.argmax(bad))
-        raise _fail(name, i + 1, "high", f"high {h[i]:g} < low {lo[i]:g}")
+        raise fail(name, i + 1, "high", f"high {h[i]:g} < low {lo[i]:g}")
     bad = (h + tol < np.maximum(o, c)) | (lo - tol > np.minimum(o, c))
     if bad.any():
         i = int(np.argmax(bad))
         col = "open" if (o[i] > h[i] + tol[i] or o[i] < lo[i] - tol[i]) else "close"
-        raise _fail(name, i + 1, col, f"{col} {df[col].iloc[i]:g} outside [low {lo[i]:g}, high {h[i]:g}]")
+        raise fail(name, i + 1, col, f"{col} {df[col].iloc[i]:g} outside [low {lo[i]:g}, high {h[i]:g}]")
     dup = df.duplicated(["date", "symbol"], keep=False).to_numpy()
     if dup.any():
         at = np.flatnonzero(dup)
@@ -141,14 +157,13 @@ def check_frame(
             (df["date"].to_numpy()[at] == df["date"].iloc[first])
             & (df["symbol"].to_numpy()[at] == df["symbol"].iloc[first])
         ]
-        raise _fail(
+        raise fail(
             name,
             int(same[1]) + 1,
             "date",
             f"duplicate (date, symbol) ({df['date'].iloc[first].date()}, {df['symbol'].iloc[first]}); "
             f"first seen at row {int(same[0]) + 1}",
         )
-    return df
 
 
 def check_across_files(df: pd.DataFrame, files: Sequence, lengths: Sequence[int]) -> None:
