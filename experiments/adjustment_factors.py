@@ -22,6 +22,7 @@ import argparse
 import gc
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -99,6 +100,8 @@ def main() -> None:
     ap.add_argument("--out", default="results/adjustment_factors.csv")
     ap.add_argument("--every", type=int, default=1, help="Every k-th symbol only (a quick check).")
     args = ap.parse_args()
+    git = ["git", "rev-parse", "--short", "HEAD"]
+    commit = subprocess.run(git, capture_output=True, text=True).stdout.strip()  # the code this run uses
     work = Path(args.work)
     cols = ["date", "symbol", "open", "high", "low", "close", "volume", "amount", "vwap"]
     df = pd.read_parquet(Path(args.data) / "daily.parquet", columns=[*cols, "limit_breach"])
@@ -110,7 +113,9 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     df[cols].to_parquet(work / "bars.parquet")
 
+    t0 = time.perf_counter()
     plain = ensure_labels(ingest([work / "bars.parquet"]), HORIZONS)
+    seconds = {"parquet, no factor": time.perf_counter() - t0}
     spells = yearly_spells(plain)
     rows = measure(plain, "parquet, no factor")
     ref_bars = plain["bars"].values
@@ -124,7 +129,9 @@ def main() -> None:
     gc.collect()
     checks = []
     for name, folder in (("qlib, factor 1", "qlib_f1"), ("qlib, factor steps", "qlib_adj")):
-        cube = ingest([work / folder])
+        t0 = time.perf_counter()
+        cube = ensure_labels(ingest([work / folder]), HORIZONS)
+        seconds[name] = time.perf_counter() - t0
         assert (cube["symbol"].values == ref_symbols).all()
         raw = cube["raw_bars"].values
         same = (raw == ref_bars) | (np.isnan(raw) & np.isnan(ref_bars))
@@ -142,6 +149,8 @@ def main() -> None:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
+    for name, sec in seconds.items():  # wall clock on a shared machine: read as a ratio, same run
+        rows.append(dict(cube=name, horizon=0, metric="ingest + labels, wall seconds", value=sec))
     out = pd.DataFrame(rows)
     out["command"] = " ".join(["python", *sys.argv])
     out["commit"] = commit
