@@ -25,8 +25,11 @@ from zoo.datasets.universes import REAL_TIERS, all_universe, build_indexes, memb
 BREACH_MARGIN = 0.012
 SIZE_PROXIES = ("amount20", "cap")
 #: Version of ``derive_cube``'s arithmetic, stored in attrs: ``datasets.append`` continues only a cube
-#: derived by the same version (2: window-local 20-day means, carried state, causal cap imputation).
-DERIVATION = 2
+#: derived by this version or an older one (2: window-local 20-day means, carried state, causal cap
+#: imputation; 3: adjustment factors, st, real membership). A cube without those inputs records 2,
+#: since its arithmetic is unchanged; one with them records 3, which a zoo before them refuses.
+DERIVATION = 3
+_PLAIN_DERIVATION = 2
 UNADJUSTED = "none: unadjusted prices; windows and labels are cut at `breach` days"
 ADJUSTED = (
     "backward-adjusted from each stock's first bar: prices x factor / factor at that bar, volume / "
@@ -371,7 +374,7 @@ def _attrs(
             "(disjoint); weights = proxy cap"
         ),
         "ingest_columns": sorted(str(c) for c in columns),
-        "ingest_derivation": DERIVATION,
+        "ingest_derivation": _PLAIN_DERIVATION,
         "ingest_size_proxy": size_proxy,
         "ingest_sectors": sectors,
         "ingest_symbol_table": symbol_table is not None,
@@ -381,6 +384,8 @@ def _attrs(
 def _provenance(cells: Cells, data_vars: dict, membership: dict[str, str] | None) -> dict:
     """Attrs that depend on the inputs given: industry names, adjustment, st, real index membership."""
     out: dict = {"input_industry_names": _industry_codes(cells.industry)[1]}
+    if cells.factor is not None or cells.st is not None or cells.members:
+        out["ingest_derivation"] = DERIVATION
     if cells.factor is not None:
         out["adjustment"] = ADJUSTED
     if cells.st is not None:

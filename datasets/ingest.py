@@ -1,24 +1,18 @@
-"""Ingest real long-format daily bars (CSV or Parquet) into a cube.
+"""Ingest real daily bars into a cube: a reader's checked long frame, pivoted into input cells, derived.
 
-Input columns: ``date, symbol, open, high, low, close, volume`` and optionally ``amount``, ``vwap``,
-``mcap`` (market cap), ``shares``, ``industry``, ``limit_breach``. Bad input is refused with the file,
-the (1-based data) row and the column named. Proxies for what is missing (each recorded in attrs):
+``datasets.readers`` reads every input format (the zoo's long CSV/Parquet, a qlib provider folder,
+Tushare / AKShare / baostock exports, wide tables) into one checked long frame of raw bars (bad
+input refused naming the file, the row and the column). Here that frame is pivoted onto the sorted
+dates and symbols as ``datasets.derive.Cells`` (per cell: bars with their vwap fallbacks, amount,
+shares, mcap, limit_breach, adj_factor, st, real index membership) and ``derive_cube`` derives the
+cube (proxies for what is missing are listed in ``datasets.derive`` and recorded in attrs):
 
 - vwap: given; else amount / volume; else typical price (high + low + close) / 3;
-- size (for size groups, neutralisation and index ranking): ``size_proxy`` "amount20" (default) =
-  log of the mean traded amount over the last 20 trading days (at least 5 bars), a liquidity size,
-  since the real data has no daily cap; "cap" = log of the proxy cap below;
-- proxy cap (for index weights): ``mcap`` if given; else close x ``shares`` (column, or a per-symbol
-  table such as stocks.csv's 2018 share counts); symbols without shares get 20-day mean amount
-  divided by that day's median turnover (amount / cap) of the symbols that have shares;
+- size: ``size_proxy`` "amount20" (default) = log of the 20-trading-day mean amount (at least 5
+  bars); "cap" = log of the proxy cap (``mcap``; else close x ``shares``; else imputed from turnover);
 - industry: given (mapped to 28 sectors with ``sectors="sw28"``), else one industry;
-- breach: the ``limit_breach`` column, else |close / previous close - 1| > limit + 1.2 % (not in a
-  stock's first 5 bars);
-- limit_up / limit_down: close at the rounded price limit (10 %, 20 % for 688/689 and for 300/301
-  from 2020-08-24, and 5 % as the ST limit, since ST is not in the data) relative to the previous
-  close; st: all False (not in the data);
-- listed: from a symbol's first bar on (a delisting is not known in advance: it shows as a
-  suspension, which leaves the "all" universe after 20 days); suspended: listed but no bar.
+- breach: the ``limit_breach`` column, else |close / previous close - 1| > limit + 1.2 % (adjusted
+  closes when a factor is given); limits from raw closes; st: the ``st`` column, else all False.
 """
 
 from __future__ import annotations

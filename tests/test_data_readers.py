@@ -111,6 +111,7 @@ def test_qlib_factor_steps_recover_raw_bars_and_keep_windows_and_labels(tmp_path
     assert _equal(adj["limit_up"].values, raw["limit_up"].values)
     assert _equal(adj["limit_down"].values, raw["limit_down"].values)
     assert "backward-adjusted" in adj.attrs["adjustment"]
+    assert adj.attrs["ingest_derivation"] == 3 and raw.attrs["ingest_derivation"] == 2  # older zoos refuse 3
 
 
 def _write(df: pd.DataFrame, path):
@@ -182,12 +183,21 @@ def test_qlib_instruments_and_dates_select(tmp_path):
 
 
 def test_qlib_own_reader_agrees(tmp_path):
-    """qlib's own reader (the oracle, where pyqlib installs) reads the folder's adjusted close and factor."""
+    """qlib's own reader (the oracle, where pyqlib installs): adjusted close, volume, factor, membership."""
     qlib = pytest.importorskip("qlib")
     from qlib.data import D
 
     split = with_ex_rights(bars(), "600000.SH", day=40)
-    dump_qlib(split, tmp_path / "qlib")
+    dates = np.sort(split["date"].unique())
+    spells = pd.DataFrame(
+        {
+            "index": ["csi300"] * 3,
+            "symbol": ["600000.SH", "600000.SH", "300750.SZ"],
+            "start": [dates[0], dates[40], dates[5]],
+            "end": [dates[20], dates[-1], dates[50]],
+        }
+    )
+    dump_qlib(split, tmp_path / "qlib", spells=spells)
     qlib.init(provider_uri=str(tmp_path / "qlib"), region="cn", kernels=1)
     theirs = D.features(["SH600000"], ["$close", "$factor", "$volume"], freq="day")
     cube = ingest([tmp_path / "qlib"])
@@ -201,6 +211,17 @@ def test_qlib_own_reader_agrees(tmp_path):
     np.testing.assert_allclose(
         raw_vol / theirs["$factor"].to_numpy(), theirs["$volume"].to_numpy(), rtol=1e-6
     )
+    # membership: qlib's own reading of instruments/csi300.txt, day by day
+    spans = D.list_instruments(D.instruments("csi300"), as_list=False)
+    assert set(spans) == {"SH600000", "SZ300750"}
+    cal = pd.DatetimeIndex(D.calendar(freq="day"))
+    member = cube["in_universe"].sel(universe="csi300")
+    for sym in cube["symbol"].values:
+        q = str(sym)[7:] + str(sym)[:6]
+        theirs_in = np.zeros(len(cal), bool)
+        for a, b in spans.get(q, []):
+            theirs_in |= (cal >= pd.Timestamp(a)) & (cal <= pd.Timestamp(b))
+        assert (member.sel(symbol=sym).values == theirs_in).all(), sym
 
 
 def test_qlib_append_equals_one_ingest(tmp_path):
