@@ -415,3 +415,40 @@ def test_qlib_append_refuses_a_reanchored_factor_and_keeps_the_store(tmp_path):
     with pytest.raises(DataError, match=r"later, row \d+, column 'adj_factor': .* is stored with adj_factor"):
         append_store(store, [tmp_path / "later"])
     assert sorted((str(p), p.stat().st_mtime_ns) for p in store.rglob("*")) == before
+
+
+def test_append_keeps_st_and_given_membership(tmp_path):
+    """A baostock store (st from isST) with membership from a long file: an append equals one ingest."""
+    from zoo.datasets.append import append_store
+    from zoo.datasets.schema import write_cube
+
+    df = bars(n_days=100)
+    bs = pd.DataFrame(
+        {
+            "date": df["date"].dt.strftime("%Y-%m-%d"),
+            "code": df["symbol"].str[7:].str.lower() + "." + df["symbol"].str[:6],
+            **{c: df[c] for c in ("open", "high", "low", "close", "volume", "amount")},
+            "tradestatus": 1,
+            "isST": ((df["symbol"] == "000001.SZ") & (df["date"] > df["date"].iloc[200])).astype(int),
+        }
+    )
+    dates = pd.DatetimeIndex(np.sort(df["date"].unique()))
+    pd.DataFrame(
+        {
+            "date": [dates[0], dates[0], dates[70]],
+            "symbol": ["600000.SH", "688001.SH", "688001.SH"],
+            "index": "csi500",
+        }
+    ).to_csv(tmp_path / "members.csv", index=False)
+    early = bs["date"] <= str(dates[79].date())
+    bs[early].to_csv(tmp_path / "a.csv", index=False)
+    bs[~early].to_csv(tmp_path / "b.csv", index=False)
+    bs.to_csv(tmp_path / "all.csv", index=False)
+    store = tmp_path / "s.zarr"
+    write_cube(ensure_labels(ingest([tmp_path / "a.csv"], members_file=tmp_path / "members.csv")), store)
+    with pytest.raises(DataError, match="its csi500 membership is real"):
+        append_store(store, [tmp_path / "b.csv"])
+    result = append_store(store, [tmp_path / "b.csv"], members_file=tmp_path / "members.csv")
+    once = ensure_labels(ingest([tmp_path / "all.csv"], members_file=tmp_path / "members.csv"))
+    _cube_vars_equal(once, result.cube.load())
+    assert result.cube["st"].values.sum() > 0 and result.cube.attrs["ingest_derivation"] == 3
