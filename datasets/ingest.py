@@ -219,8 +219,9 @@ def read_members(
     names = sorted(extra["index"].unique())
     kept = spells[~spells["index"].isin(names)] if spells is not None else None
     spells = pd.concat([kept, extra], ignore_index=True) if kept is not None else extra
+    unused = "; its weight column is not used: proxy-cap weights" if "weight" in extra.attrs else ""
     for n in names:
-        sources[n] = f"real: {_provenance_name(members_file)} (dated snapshots, each to the next)"
+        sources[n] = f"real: {_provenance_name(members_file)} (dated snapshots, each to the next{unused})"
     return spells, sources
 
 

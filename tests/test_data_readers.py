@@ -378,6 +378,9 @@ def test_long_membership_file_snapshots(tmp_path):
     assert m.sel(symbol="600000.SH").values.tolist() == [True] * 40 + [False] * (len(dates) - 40)
     assert m.sel(symbol="000001.SZ").values.all()
     assert "members.csv (dated snapshots" in cube.attrs["index_membership"]["csi300"]
+    snaps.assign(weight=0.5).to_csv(tmp_path / "weighted.csv", index=False)
+    cube = ingest([_write(df, tmp_path / "b.parquet")], members_file=tmp_path / "weighted.csv")
+    assert "weight column is not used" in cube.attrs["index_membership"]["csi300"]
     snaps.assign(index="sse50").to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(DataError, match=r"bad.csv, row 1, column 'index': 'sse50' is not one of"):
         ingest([_write(df, tmp_path / "b.parquet")], members_file=tmp_path / "bad.csv")

@@ -88,7 +88,10 @@ def read_membership_file(path: str | os.PathLike) -> pd.DataFrame:
     days = snaps[["index", "start"]].drop_duplicates().sort_values(["index", "start"])
     nxt = days.groupby("index")["start"].shift(-1) - pd.Timedelta(days=1)
     days["end"] = nxt.fillna(pd.Timestamp.max.normalize())
-    return snaps.merge(days, on=["index", "start"])[list(SPELL_COLUMNS)]
+    out = snaps.merge(days, on=["index", "start"])[list(SPELL_COLUMNS)]
+    if "weight" in tab:
+        out.attrs["weight"] = True  # read, not used: said in the cube's attrs
+    return out
 
 
 def membership_panels(
