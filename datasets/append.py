@@ -48,7 +48,9 @@ from zoo.datasets.ingest import (
     read_symbol_table,
 )
 from zoo.datasets.labels import label_arrays, label_attrs, label_fingerprint
-from zoo.datasets.schema import _zarr_prepare, read_store, validate_cube, write_cube
+from zoo.datasets.readers import Input, ReadOptions, detect, expand, read_input
+from zoo.datasets.readers.membership import membership_panels, read_membership_file
+from zoo.datasets.schema import INDEXES, _zarr_prepare, read_store, validate_cube, write_cube
 from zoo.datasets.universes import month_starts
 
 from zoo.errors import DataError
@@ -72,16 +74,33 @@ class AppendResult:
     )
 
 
-def _read_new(files: Sequence[str | os.PathLike], cube: xr.Dataset, where: str) -> tuple[pd.DataFrame, int]:
+def _inputs(
+    files: Sequence[str | os.PathLike], cube: xr.Dataset, fmt: str | None
+) -> tuple[list, Input | None]:
+    """(name, checked frame) per input: each long file on its own; another format as one input.
+
+    A folder source (qlib) is read from the store's last date on: that day is re-sent and checked.
+    """
+    paths = expand(files)
+    fmt = fmt or detect(paths)
+    if fmt == "long":
+        return [(str(f), read_long(f)) for f in paths], None
+    last = pd.Timestamp(cube["date"].values[-1]).strftime("%Y-%m-%d")
+    got = read_input(files, fmt, ReadOptions(start=last) if fmt == "qlib" else None)
+    return [(str(paths[0]), got.frame)], got
+
+
+def _read_new(
+    files: Sequence[str | os.PathLike], cube: xr.Dataset, where: str, fmt: str | None = None
+) -> tuple[pd.DataFrame, int, Input | None]:
     """The rows of ``files`` after the cube's last date; re-sent stored rows must match exactly."""
     columns = set(cube.attrs["ingest_columns"])
     dates = pd.DatetimeIndex(cube["date"].values)
     symbols = pd.Index(np.asarray(cube["symbol"].values).astype(str))
     last = dates[-1]
     frames, skipped = [], 0
-    for f in files:
-        name = str(f)
-        df = read_long(f)
+    inputs, got = _inputs(files, cube, fmt)
+    for name, df in inputs:
         unknown = sorted(set(df.columns) - columns)
         if unknown:
             raise _fail(
@@ -102,10 +121,15 @@ def _read_new(files: Sequence[str | os.PathLike], cube: xr.Dataset, where: str) 
             # only the re-sent dates' stored rows are read
             rows_read = np.unique(d_pos[d_pos >= 0])
             d_pos = np.where(d_pos >= 0, np.searchsorted(rows_read, d_pos), -1)
-            bars = np.asarray(cube["bars"].isel(date=rows_read).values)
+            raw = "raw_bars" if "raw_bars" in cube.data_vars else "bars"
+            bars = np.asarray(cube[raw].isel(date=rows_read).values)
             stored = {"amount": np.asarray(cube["input_amount"].isel(date=rows_read).values)}
             if "limit_breach" in columns:
                 stored["limit_breach"] = np.asarray(cube["breach"].isel(date=rows_read).values)
+            if "adj_factor" in columns:
+                stored["adj_factor"] = np.asarray(cube["input_factor"].isel(date=rows_read).values)
+            if "st" in columns:
+                stored["st"] = np.asarray(cube["st"].isel(date=rows_read).values)
             have = (d_pos >= 0) & (s_pos >= 0)
             have[have] = np.isfinite(bars[d_pos[have], s_pos[have], 3])
             rows = np.flatnonzero(old)
@@ -120,8 +144,11 @@ def _read_new(files: Sequence[str | os.PathLike], cube: xr.Dataset, where: str) 
                 od, os_ = d_pos[have], s_pos[have]
                 pairs = [(c, cells.bars[dc, sc, i], bars[od, os_, i]) for i, c in enumerate(_COMPARED)]
                 pairs.append(("amount", cells.amount[dc, sc], stored["amount"][od, os_]))
-                if cells.breach is not None:
-                    pairs.append(("limit_breach", cells.breach[dc, sc], stored["limit_breach"][od, os_]))
+                for col, new in (("limit_breach", cells.breach), ("st", cells.st)):
+                    if new is not None:
+                        pairs.append((col, new[dc, sc], stored[col][od, os_]))
+                if cells.factor is not None:  # named first: a re-anchored factor also moves raw prices
+                    pairs.insert(0, ("adj_factor", cells.factor[dc, sc], stored["adj_factor"][od, os_]))
                 first = None
                 for col, new, old_v in pairs:
                     same = (new == old_v) | (pd.isna(new) & pd.isna(old_v))
@@ -152,8 +179,8 @@ def _read_new(files: Sequence[str | os.PathLike], cube: xr.Dataset, where: str) 
         frames.append(df[~old])
     df = pd.concat(frames, ignore_index=True)
     if len(frames) > 1:
-        _check_across_files(df, files, [len(f) for f in frames])
-    return df, skipped
+        _check_across_files(df, [n for n, _ in inputs], [len(f) for f in frames])
+    return df, skipped, got
 
 
 def _show(value) -> str:
@@ -177,8 +204,10 @@ def _stored_cells(cube: xr.Dataset, symbols: np.ndarray) -> Cells:
     codes = np.asarray(cube["input_industry"].values)
     industry = np.full(s, None, dtype=object)
     industry[at] = np.where(codes >= 0, names[np.clip(codes, 0, None)] if len(names) else None, None)
+    extras = _stored_extras(cube, cols, spread, at, s)
+    raw = "raw_bars" if "adj_factor" in cols else "bars"  # with factors, bars are adjusted
     return Cells(
-        bars=spread(np.asarray(cube["bars"].values), np.nan, np.float32),
+        bars=spread(np.asarray(cube[raw].values), np.nan, np.float32),
         amount=spread(np.asarray(cube["input_amount"].values), np.nan, np.float64),
         shares=spread(np.asarray(cube["input_shares"].values), np.nan, np.float64)
         if "input_shares" in cube
@@ -188,7 +217,25 @@ def _stored_cells(cube: xr.Dataset, symbols: np.ndarray) -> Cells:
         else None,
         breach=spread(np.asarray(cube["breach"].values), False, bool) if "limit_breach" in cols else None,
         industry=industry,
+        **extras,
     )
+
+
+def _stored_extras(cube: xr.Dataset, cols: set, spread, at: np.ndarray, s: int) -> dict:
+    """The cells of factors, st and real membership a store keeps: raw bars, factors, its st and members."""
+    out: dict = {}
+    if "adj_factor" in cols:
+        out["factor"] = spread(np.asarray(cube["input_factor"].values), np.nan, np.float64)
+        base = np.full(s, np.nan)
+        base[at] = np.asarray(cube["input_factor_base"].values)
+        out["factor_base"] = base
+    if "st" in cols:
+        out["st"] = spread(np.asarray(cube["st"].values), False, bool)
+    real = [k for k, v in dict(cube.attrs.get("index_membership", {})).items() if v != "stand-in"]
+    if real:
+        uni = cube["in_universe"]
+        out["members"] = {k: spread(np.asarray(uni.sel(universe=k).values), False, bool) for k in real}
+    return out
 
 
 def _join(old: Cells, new: Cells) -> Cells:
@@ -198,6 +245,12 @@ def _join(old: Cells, new: Cells) -> Cells:
         return None if a is None else np.concatenate([a, b], axis=0)
 
     industry = np.where(pd.isna(old.industry), new.industry, old.industry)
+    base = (
+        None
+        if old.factor_base is None
+        else np.where(np.isnan(old.factor_base), new.factor_base, old.factor_base)
+    )
+    members = None if old.members is None else {k: cat(v, new.members[k]) for k, v in old.members.items()}
     return Cells(
         bars=cat(old.bars, new.bars),
         amount=cat(old.amount, new.amount),
@@ -205,6 +258,10 @@ def _join(old: Cells, new: Cells) -> Cells:
         mcap=cat(old.mcap, new.mcap),
         breach=cat(old.breach, new.breach),
         industry=industry,
+        factor=cat(old.factor, new.factor),
+        factor_base=base,
+        st=cat(old.st, new.st),
+        members=members,
     )
 
 
@@ -309,6 +366,8 @@ def _derive_tail(
     symbols_file: str | os.PathLike | None,
     index_file: str | os.PathLike | None,
     where: str,
+    fmt: str | None = None,
+    members_file: str | os.PathLike | None = None,
 ) -> _Tail:
     """Re-derive the last weeks of ``stored`` with the new rows of ``files``; the older rows stay as stored.
 
@@ -326,7 +385,7 @@ def _derive_tail(
             f"{where}: was ingested with a symbol table (stocks.csv); pass it again (--symbols), "
             "since new symbols take their industry and shares from it"
         )
-    df, skipped = _read_new(files, stored, where)
+    df, skipped, got = _read_new(files, stored, where, fmt)
     n = stored.sizes["date"]
     old_dates = pd.DatetimeIndex(stored["date"].values)
     old_symbols = np.asarray(stored["symbol"].values).astype(str)
@@ -338,6 +397,7 @@ def _derive_tail(
     dates = old_dates.append(new_dates)
     horizons = [int(h) for h in stored["horizon"].values] if "label_raw" in stored.data_vars else []
     new_cells = _cells(df, new_dates, symbols)
+    new_cells.members = _new_members(stored, got, members_file, new_dates, symbols, where)
     no_rows = _stored_cells(stored.isel(date=slice(0, 0)), symbols)
     industry, old_industry = _join(no_rows, new_cells).industry, no_rows.industry[at]
     known, was = pd.notna(industry[at]), pd.notna(old_industry)
@@ -365,6 +425,7 @@ def _derive_tail(
         sectors=stored.attrs["ingest_sectors"],
         tiers=tuple(int(t) for t in stored.attrs.get("index_tiers", (300, 500, 1000))),
         carry=carry_at(stored, a).spread(at, len(symbols)),
+        membership=dict(stored.attrs.get("index_membership", {})),
     )
     if horizons:
         derived = derived.assign_coords(horizon=np.array(horizons, dtype=np.int64))
@@ -382,6 +443,33 @@ def _derive_tail(
     first_changed = pd.Timestamp(dates[start + changed[1]]) if changed else None
     added = sorted(set(symbols) - set(old_symbols))
     return _Tail(tail, start, n, pd.Timestamp(dates[a]), new_dates, added, skipped, first_changed)
+
+
+def _new_members(
+    stored: xr.Dataset,
+    got: Input | None,
+    members_file: str | os.PathLike | None,
+    dates: pd.DatetimeIndex,
+    symbols: np.ndarray,
+    where: str,
+) -> dict[str, np.ndarray] | None:
+    """Real membership on the new dates, for the indexes whose stored membership is real; else None."""
+    real = {k: v for k, v in dict(stored.attrs.get("index_membership", {})).items() if v != "stand-in"}
+    spells = read_membership_file(members_file) if members_file else (got.spells if got is not None else None)
+    given = set() if spells is None else set(spells["index"]) & set(INDEXES)
+    if given - set(real):
+        raise DataError(
+            f"{where}: the new input gives real membership for {sorted(given - set(real))}, which the store "
+            "holds as stand-ins; re-ingest everything with it"
+        )
+    if not real:
+        return None
+    if set(real) - given:
+        k = sorted(set(real) - given)[0]
+        raise DataError(
+            f"{where}: its {k} membership is {real[k]}; the new input gives none for it (--members)"
+        )
+    return membership_panels(spells[spells["index"].isin(list(real))], dates, symbols)
 
 
 def _whole(stored: xr.Dataset, tail: _Tail) -> xr.Dataset:
@@ -425,9 +513,11 @@ def append_cube(
     symbols_file: str | os.PathLike | None = None,
     index_file: str | os.PathLike | None = None,
     where: str = "<in-memory cube>",
+    fmt: str | None = None,
+    members_file: str | os.PathLike | None = None,
 ) -> AppendResult:
     """``cube`` with the days of ``files`` appended; equal to one ingest of all its inputs and ``files``."""
-    tail = _derive_tail(cube, files, symbols_file, index_file, where)
+    tail = _derive_tail(cube, files, symbols_file, index_file, where, fmt, members_file)
     if not len(tail.new_dates):
         return AppendResult(cube, tail.new_dates, [], None, tail.skipped)
     whole = _finish_labels(_whole(cube, tail))
@@ -522,6 +612,8 @@ def append_store(
     symbols_file: str | os.PathLike | None = None,
     index_file: str | os.PathLike | None = None,
     step: Callable[[str], None] | None = None,
+    fmt: str | None = None,
+    members_file: str | os.PathLike | None = None,
 ) -> AppendResult:
     """Append the days of ``files`` to the Zarr ``store``, atomically; the old store is intact on failure.
 
@@ -533,7 +625,7 @@ def append_store(
     step("read store")
     old = read_store(path, load=False, dask=False)
     step("read files, derive")
-    tail = _derive_tail(old, files, symbols_file, index_file, where=str(path))
+    tail = _derive_tail(old, files, symbols_file, index_file, str(path), fmt, members_file)
     if not len(tail.new_dates):
         return AppendResult(old, tail.new_dates, [], None, tail.skipped, rewritten="none")
     full = bool(tail.new_symbols) or set(tail.cube.data_vars) != set(old.data_vars)

@@ -39,6 +39,7 @@ class Carry:
     cap: np.ndarray  # float32: last finite stored proxy cap above (NaN if none)
     shares: np.ndarray | None  # float64: last shares input above; None without a shares column
     mcap: np.ndarray | None  # float64: last mcap input above; None without an mcap column
+    adj_close: np.ndarray | None = None  # float64: last adjusted close above (a cube with factors)
 
     @classmethod
     def empty(cls, n: int, shares: bool, mcap: bool) -> Carry:
@@ -56,6 +57,7 @@ class Carry:
             cap=nan.astype(np.float32),
             shares=nan.copy() if shares else None,
             mcap=nan.copy() if mcap else None,
+            adj_close=nan.copy(),
         )
 
     def spread(self, at: np.ndarray, n: int) -> Carry:
@@ -110,12 +112,17 @@ def carry_at(cube: xr.Dataset, row: int) -> Carry:
     done_shares = np.zeros(n, bool) if has_shares else np.ones(n, bool)
     done_mcap = np.zeros(n, bool) if has_mcap else np.ones(n, bool)
     inputs = (("input_shares", shares, done_shares), ("input_mcap", mcap, done_mcap))
+    adjusted = "raw_bars" in cube.data_vars  # bars are adjusted; limits and caps read raw closes
+    raw = "raw_bars" if adjusted else "bars"
+    adj_close = np.full(n, np.nan)
     w = AMOUNT_WINDOW - 1
     amount_above = np.full((w, n), np.nan)
     hi = row
     while hi > 0:
         lo = max(0, hi - SCAN_BLOCK)
-        c = _rows(cube, "bars", lo, hi, field="close").astype(np.float64)
+        c = _rows(cube, raw, lo, hi, field="close").astype(np.float64)
+        if adjusted:  # the same rows: a stock's last adjusted close is where its last raw one is
+            adj = _rows(cube, "bars", lo, hi, field="close").astype(np.float64)
         a_lo = max(0, lo - w)
         amount = _rows(cube, "input_amount", a_lo, hi)
         if hi == row:
@@ -123,6 +130,8 @@ def carry_at(cube: xr.Dataset, row: int) -> Carry:
             amount_above[w - len(take) :] = take
         has, last = _last(c, done_close)
         close[has] = c[last[has], np.flatnonzero(has)]
+        if adjusted:
+            adj_close[has] = adj[last[has], np.flatnonzero(has)]
         since[has] = row - 1 - (lo + last[has])
         done_close |= has
         bars = np.where(done_bars, bars, np.minimum(bars + np.isfinite(c).sum(axis=0), SEASONED_BARS))
@@ -154,4 +163,5 @@ def carry_at(cube: xr.Dataset, row: int) -> Carry:
         cap=cap,
         shares=shares,
         mcap=mcap,
+        adj_close=adj_close,
     )

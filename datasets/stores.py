@@ -62,6 +62,16 @@ def synth_cached(name: str = "synth", validate: bool = True) -> xr.Dataset:
     return ensure_feasible(read_store(path, validate=validate), persist=True)
 
 
+def index_membership(cube: xr.Dataset) -> list[str]:
+    """Per index: ``name real (where from)`` or ``name stand-in`` (size-ranked by the ingest or generator)."""
+    given = dict(cube.attrs.get("index_membership", {}))
+    out = []
+    for name in map(str, cube["index"].values):
+        how = given.get(name, "stand-in")
+        out.append(f"{name} stand-in" if how == "stand-in" else f"{name} {how}")
+    return out
+
+
 def describe_cube(cube: xr.Dataset) -> str:
     """A human summary: dates, symbols, fields, universes, missing shares, provenance, index tracking."""
     dates = trading_dates(cube)
@@ -81,6 +91,7 @@ def describe_cube(cube: xr.Dataset) -> str:
     uni = np.asarray(cube["in_universe"].values)
     parts = [f"{u} {uni[i].sum(1).mean():.0f}" for i, u in enumerate(map(str, cube["universe"].values))]
     lines.append("universes  : mean members per day: " + ", ".join(parts))
+    lines.append("indexes    : " + "; ".join(index_membership(cube)))
     n_ind = len(cube.attrs.get("industry_names", []))
     lines.append(
         f"masks      : suspended {cube['suspended'].values.mean():.2%}, "

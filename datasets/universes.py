@@ -88,13 +88,17 @@ def build_indexes(
         for i in range(len(tiers)):
             member[i, t0:t1, order[bounds[i] : bounds[i + 1]]] = True
     member &= members_alive[None]
+    return member, member_weights(member, cap, cap_before)
+
+
+def member_weights(member: np.ndarray, cap: np.ndarray, cap_before: np.ndarray | None = None) -> np.ndarray:
+    """Cap weights of ``member`` ((..., D, S) bool) per date: ``cap`` carried over suspensions / the total."""
     capf = ffill(cap, cap_before).astype(np.float64)
     capf = np.where(np.isfinite(capf) & (capf > 0), capf, 0.0)
-    raw = np.where(member, capf[None], 0.0)
-    tot = raw.sum(axis=2, keepdims=True)
+    raw = np.where(member, capf if member.ndim == 2 else capf[None], 0.0)
+    tot = raw.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
-        weight = np.where(tot > 0, raw / tot, 0.0).astype(np.float32)
-    return member, weight
+        return np.where(tot > 0, raw / tot, 0.0).astype(np.float32)
 
 
 def daily_returns(cube: xr.Dataset) -> np.ndarray:
@@ -144,6 +148,7 @@ __all__ = [
     "REAL_TIERS",
     "all_universe",
     "build_indexes",
+    "member_weights",
     "daily_returns",
     "days_since_trade",
     "month_starts",

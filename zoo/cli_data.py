@@ -109,9 +109,22 @@ def _beside(files: list[Path], symbols: Path | None, index: Path | None) -> tupl
 @data_app.command("ingest")
 def ingest(
     files: list[Path] = typer.Argument(
-        ..., help="Long-format CSV/Parquet files (date, symbol, OHLC, volume…)."
+        ...,
+        help="Input files or folders: long CSV/Parquet (date, symbol, OHLC, volume…), a qlib provider "
+        "folder, Tushare/AKShare/baostock exports or wide tables (see --format).",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Zarr store to write (written aside, then renamed)."),
+    fmt: str | None = typer.Option(
+        None, "--format", help="long, qlib, tushare, akshare, baostock or wide (default: detected)."
+    ),
+    start: str | None = typer.Option(None, "--start", help="First date to read (inclusive)."),
+    end: str | None = typer.Option(None, "--end", help="Last date to read (inclusive)."),
+    instruments: str | None = typer.Option(
+        None, "--instruments", help="qlib: the market whose symbols to read (instruments/<name>.txt)."
+    ),
+    members: Path | None = typer.Option(
+        None, "--members", help="Real index membership: a long file date, symbol, index[, weight]."
+    ),
     symbols: Path | None = typer.Option(
         None,
         "--symbols",
@@ -138,11 +151,22 @@ def ingest(
     from zoo.datasets import write_cube
     from zoo.datasets.ingest import ingest as run_ingest
     from zoo.datasets.labels import ensure_labels
+    from zoo.datasets.readers import ReadOptions
     from zoo.datasets.schema import APPEND_DATE_CHUNK
 
     symbols, index = _beside(files, symbols, index)
     t0 = time.perf_counter()
-    cube = run_ingest(files, symbols, index, size_proxy=size_proxy, sectors=sectors)
+    options = ReadOptions(start=start, end=end, instruments=instruments)
+    cube = run_ingest(
+        files,
+        symbols,
+        index,
+        size_proxy=size_proxy,
+        sectors=sectors,
+        fmt=fmt,
+        options=options,
+        members_file=members,
+    )
     if labels:
         cube = ensure_labels(cube, horizons=(10, 20))
     write_cube(cube, out, date_chunk=APPEND_DATE_CHUNK)  # small date chunks: appends rewrite little
@@ -155,8 +179,14 @@ def ingest(
 
 @data_app.command("append")
 def append(
-    files: list[Path] = typer.Argument(..., help="Long-format CSV/Parquet files with the new days."),
+    files: list[Path] = typer.Argument(
+        ..., help="Files or a folder with the new days, in any format `zoo data ingest` reads."
+    ),
     to: Path = typer.Option(..., "--to", help="The ingested Zarr store to extend (replaced atomically)."),
+    fmt: str | None = typer.Option(None, "--format", help="As for `zoo data ingest` (default: detected)."),
+    members: Path | None = typer.Option(
+        None, "--members", help="Real index membership for the new days (long file), if the store has it."
+    ),
     symbols: Path | None = typer.Option(
         None,
         "--symbols",
@@ -185,7 +215,7 @@ def append(
                 bar.update(1)
             bar.set_postfix_str(msg)
 
-        result = append_store(to, files, symbols, index, step=step)
+        result = append_store(to, files, symbols, index, step=step, fmt=fmt, members_file=members)
         bar.update(bar.total - bar.n)
     cube = result.cube
     if not len(result.new_dates):
