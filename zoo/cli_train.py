@@ -65,6 +65,21 @@ def _print_metrics(results) -> None:
         typer.echo(seeds.round(4).to_string())
 
 
+def _print_verdicts(results, sources: dict, uri: str, selection_years, plugins) -> None:
+    """The paired tests of the study's models (and against the best baseline of their specs)."""
+    from zoo.train.verdicts import report_verdicts, study_ics
+
+    spec = results[0].spec
+    ics = study_ics(
+        results,
+        sources[spec.data],
+        spec.evaluate.baselines,
+        (*plugins, *spec.plugins),
+        spec.train.min_stocks,
+    )
+    report_verdicts(ics, results, uri, typer.echo, selection_years)
+
+
 def _ui_hint(uri: str, experiment: str) -> None:
     typer.echo(f"\nRuns are in MLflow ({uri}), experiment {experiment!r}. Open the UI with:")
     from zoo.train import tracking
@@ -76,9 +91,7 @@ def _ui_hint(uri: str, experiment: str) -> None:
 
 def _train(
     ctx: typer.Context,
-    spec: Path = typer.Argument(
-        ..., help="Spec TOML file or built-in name (zoo list specs)."
-    ),
+    spec: Path = typer.Argument(..., help="Spec TOML file or built-in name (zoo list specs)."),
     data: str = typer.Option(None, "--data", help="Data store: embedded, synth, synth:N or a Zarr path."),
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP),
     experiment: str = typer.Option(
@@ -147,9 +160,7 @@ def _train(
 
 def _study(
     ctx: typer.Context,
-    file: Path = typer.Argument(
-        ..., help="Study TOML file or built-in name (zoo list specs)."
-    ),
+    file: Path = typer.Argument(..., help="Study TOML file or built-in name (zoo list specs)."),
     data: str = typer.Option(None, "--data", help="Data store for every variant."),
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP + " Applies to every variant."),
     experiment: str = typer.Option(
@@ -163,12 +174,20 @@ def _study(
 ) -> None:
     """Run a study (a list or grid of specs) as sibling parent runs; rerun it to resume where it stopped."""
     from zoo.train import tracking
+    from zoo.train.data import open_source
+    from zoo.train.jobs import DEFAULT_OPENER
     from zoo.train.study import load_study, run_study
 
     study = load_study(file)
     uri = uri or tracking.tracking_uri()
     announce_store(uri)
     t0 = time.perf_counter()
+    sources: dict = {}
+
+    def keep_source(spec_data):
+        sources[spec_data] = open_source(spec_data)
+        return sources[spec_data]
+
     with _executor(workers, scheduler, gpus_per_fit, cluster_host) as ex:
         results = run_study(
             study,
@@ -178,8 +197,11 @@ def _study(
             experiment=experiment,
             log=_echo,
             executor=ex,
+            open_source=keep_source,
+            opener=DEFAULT_OPENER,  # what workers call: keep_source only keeps the driver's copy
         )
     _print_metrics(results)
+    _print_verdicts(results, sources, uri, study.selection_years, plugins_of(ctx))
     typer.echo(f"{len(results)} specs in {time.perf_counter() - t0:.0f}s")
     _ui_hint(uri, experiment or study.name)
 

@@ -51,6 +51,8 @@ class SpecResult:
     reused: int
     #: The spec that was run (validated, defaults filled in).
     spec: object = None
+    #: Each seed's own score, test years stitched (the seed spread of paired tests, ``zoo.train.verdicts``).
+    seed_scores: dict = attrs.field(factory=dict)
 
 
 def _quiet(msg: str) -> None:
@@ -536,6 +538,7 @@ def collect(plan: SpecPlan, c) -> SpecResult:
         plan.trained,
         plan.reused,
         plan.spec,
+        seed_scores=seed_scores,
     )
 
 
