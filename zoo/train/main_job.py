@@ -95,6 +95,23 @@ def baseline_metrics(
     return study_ics(results, source, names, plugins, min_stocks).baseline_metrics()
 
 
+def _study_ics(results, sources: dict, plugins: Sequence[str]):
+    """The daily RankICs of the models, their seeds and the first spec's baselines (None without data)."""
+    from zoo.train.verdicts import study_ics
+
+    if not sources:
+        return None
+    spec = results[0].spec
+    return study_ics(
+        results,
+        next(iter(sources.values())),
+        spec.evaluate.baselines,
+        tuple(plugins) + tuple(spec.plugins),
+        spec.train.min_stocks,
+        names=[display_name(r.name) for r in results],
+    )
+
+
 def run_main(
     data: str = "embedded",
     full: bool = False,
@@ -113,7 +130,7 @@ def run_main(
     from zoo.train.data import open_source
     from zoo.train.jobs import DEFAULT_OPENER
     from zoo.train.study import load_study, run_study, study_scores
-    from zoo.train.verdicts import report_verdicts, study_ics
+    from zoo.train.verdicts import report_verdicts
 
     t0 = time.perf_counter()
     study_path = catalog.resolve(study_path, "study")
@@ -174,17 +191,8 @@ def run_main(
             oracle = oracle_metrics(src, dates, which=which)
             if oracle is not None:
                 extra_cols[column] = oracle
-    first_spec = results[0].spec
-    ics = None
-    if sources:
-        ics = study_ics(
-            results,
-            next(iter(sources.values())),
-            first_spec.evaluate.baselines,
-            tuple(plugins) + tuple(first_spec.plugins),
-            first_spec.train.min_stocks,
-            names=[display_name(r.name) for r in results],
-        )
+    ics = _study_ics(results, sources, plugins)
+    if ics is not None:
         extra_cols.update(ics.baseline_metrics())
     tables = {}
     for h in (10, 20):
