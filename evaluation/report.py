@@ -244,18 +244,19 @@ def evaluate(
     style_params: dict | None = None,
     plugins: Sequence[str] = (),
     provenance: pd.DataFrame | None = None,
+    seed_scores: dict[str, dict[int, xr.DataArray]] | None = None,
 ) -> EvalResult:
     """Run every factor test on ``scores`` (model, date, symbol) and write tables, plots and a report.
 
     With ``out_dir`` None nothing is written. ``exposures`` (style, date, symbol) are computed from the
     cube when not given; ``style_params`` are passed to ``evaluation.styles.style_exposures``. The
     baselines of ``spec.baselines`` come from the registry with ``plugins`` loaded. ``provenance``
-    (rows: what, columns: models) is shown in the report as it is.
+    (rows: what, columns: models) is shown in the report as it is. ``seed_scores`` (model -> seed ->
+    score) adds the seeds' spread of each paired difference.
     """
     spec = spec or EvalSpec()
-    inp = _inputs(
-        scores, cube, spec, plugins, exposures=exposures, style_params=style_params, provenance=provenance
-    )
+    given = {"exposures": exposures, "style_params": style_params, "provenance": provenance}
+    inp = _inputs(scores, cube, spec, plugins, seed_scores=seed_scores, **given)
     fields: dict = {}
     metrics: dict[str, dict[str, float]] = {m: {} for m in inp.names}
     for section in SECTIONS:

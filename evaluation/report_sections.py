@@ -20,7 +20,15 @@ from zoo.evaluation import plots
 from zoo.evaluation._cube import universe_mask
 from zoo.evaluation.correlations import factor_correlation, style_correlation
 from zoo.evaluation.groups import MIN_YEAR_DAYS, GroupResult, group_backtest, weekly_schedule
-from zoo.evaluation.ic import ic_stats, ic_study, ic_table, monthly_ic, rank_autocorrelation
+from zoo.evaluation.ic import (
+    ic_stats,
+    ic_study,
+    ic_table,
+    label_returns,
+    monthly_ic,
+    rank_autocorrelation,
+    rank_ic,
+)
 from zoo.evaluation.paired import T_THRESHOLD, paired_table, verdict_lines, verdict_metrics
 from zoo.evaluation.report_files import Block, Writer
 from zoo.evaluation.styles import style_exposures
@@ -84,6 +92,8 @@ class Inputs:
     exposures: xr.DataArray | None = None
     style_params: dict | None = None
     provenance: pd.DataFrame | None = None
+    #: model -> seed -> that seed's own ``(date, symbol)`` score (models with two seeds or more)
+    seed_scores: dict[str, dict[int, xr.DataArray]] | None = None
 
     @property
     def names(self) -> list[str]:
@@ -226,12 +236,28 @@ def _write_ic_plots(result, w: Writer) -> None:
 # --------------------------------------------------------------------------- paired tests
 
 
+def _seed_ics(inp: Inputs, h: int) -> dict[str, dict[int, pd.Series]]:
+    """Each model's per-seed daily RankIC at ``h`` in the headline universe (models with 2+ seeds)."""
+    if not inp.seed_scores:
+        return {}
+    returns = label_returns(inp.cube, h, inp.spec.label)
+    return {
+        m: {s: rank_ic(score, returns, inp.head_mask, inp.spec.min_stocks) for s, score in seeds.items()}
+        for m, seeds in inp.seed_scores.items()
+        if m in inp.models and len(seeds) > 1
+    }
+
+
 def compute_paired(inp: Inputs, done: Fields) -> tuple[Fields, Metrics]:
     """Per horizon, headline universe: each model against the best baseline and each other model."""
     series = done["ic_series"]
     tables = {
         int(h): paired_table(
-            {n: series[(n, int(h), inp.hu)] for n in inp.names}, inp.models, inp.baselines, int(h)
+            {n: series[(n, int(h), inp.hu)] for n in inp.names},
+            inp.models,
+            inp.baselines,
+            int(h),
+            _seed_ics(inp, int(h)),
         )
         for h in inp.spec.horizons
     }

@@ -142,3 +142,31 @@ def test_seed_spread_of_the_difference():
     assert row["seed_std"] == pytest.approx(0.02)
     assert "over 3 seeds +0.030 +- 0.020" in verdict_lines(table)[0]
     assert table.loc[("Weak", "hi (best baseline)"), "seeds"] == 0  # Weak has one seed
+
+
+def test_report_pairs_models_with_baselines_and_spreads_seeds(tmp_path):
+    """evaluate(): paired tables per horizon, verdicts in the summary and the pages, seeds' spread."""
+    from test_eval_report import _setup
+    from zoo.evaluation.ic import forward_returns, rank_ic
+    from zoo.evaluation.report import evaluate
+
+    cube, scores, spec = _setup()
+    rng = np.random.default_rng(5)
+    good = scores.sel(model="Good-IC").drop_vars("model")
+    seeds = {"Good-IC": {s: good + 0.01 * s * rng.normal(size=good.shape) for s in (0, 1, 2)}}
+    res = evaluate(scores, cube, spec, tmp_path, seed_scores=seeds, style_params=None)
+    table = res.paired[5]
+    best = best_baseline({b: res.ic_series[(b, 5, "all")] for b in res.baselines}, res.baselines)
+    row = table.loc[("Good-IC", f"{best.removesuffix(' (baseline)')} (best baseline)")]
+    t = paired_test(res.ic_series[("Good-IC", 5, "all")], res.ic_series[(best, 5, "all")], 5)
+    assert (row["diff"], row["nw_t"], row["lags"]) == (t.mean, t.t, t.lags)
+    ret = forward_returns(cube, 5)
+    per_seed = [
+        float((rank_ic(sc, ret) - res.ic_series[(best, 5, "all")]).mean()) for sc in seeds["Good-IC"].values()
+    ]
+    assert row["seeds"] == 3 and row["seed_std"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert res.metrics["Good-IC"]["ic5.all.vs_best_baseline.nw_t"] == row["nw_t"]
+    assert ("Noise-MSE", "Good-IC") in table.index
+    lines = verdict_lines(res.paired[2])
+    assert lines and lines[0] in res.summary() and lines[0] in (tmp_path / "report.md").read_text()
+    assert (tmp_path / "paired_5d.csv").is_file() and "Paired tests" in (tmp_path / "report.html").read_text()
