@@ -330,6 +330,10 @@ def _check_verdicts(out, text, table, src, uri):
     shown = compare_runs(uri, "main")
     assert shown.loc["0_vs_best_baseline_NW_t_10d", "gru-ic"] == round(row["nw_t"], 4)
     assert shown.loc["best_baseline_10d", "gru-ic"] == short
+    pair = verdicts.loc[("GRU-IC", "GRU-MSE")]  # zoo compare pairs the runs from their logged daily ICs
+    said = f"{pair['diff']:+.3f} (t {pair['nw_t']:.1f})"
+    assert shown.attrs["pairwise"][10].loc["gru-ic", "gru-mse"] == said
+    assert set(shown.attrs["pairwise"]) == {10, 20}
 
 
 def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path):

@@ -222,6 +222,10 @@ def _compare(
     typer.echo(f"experiment: {table.attrs['experiment']}")
     with pd.option_context("display.max_colwidth", 40, "display.width", 200):
         typer.echo(table.to_string())
+    for h, pairs in table.attrs["pairwise"].items():
+        typer.echo(f"\n{h}-day paired tests, row minus column: mean daily RankIC difference (Newey-West t):")
+        with pd.option_context("display.width", 250, "display.max_columns", None):
+            typer.echo(pairs.to_string())
     for line in table.attrs["skipped"]:
         typer.echo(line)
 

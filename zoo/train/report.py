@@ -117,4 +117,33 @@ def compare_runs(
     out = pd.concat([status, differ.astype(object), met.round(4).astype(object)])
     out.attrs["experiment"] = name
     out.attrs["skipped"] = skipped
+    out.attrs["pairwise"] = pairwise_tests(c, chosen, labels)
     return out
+
+
+def pairwise_tests(c, parents: Sequence, labels: Sequence[str]) -> dict[int, pd.DataFrame]:
+    """Per horizon, each run's mean daily RankIC difference from each other's with its Newey-West t,
+    from the daily RankICs ``zoo main`` / ``zoo study`` logged (``verdicts/ic_daily.csv``); {} unless
+    every run has them."""
+    import tempfile
+
+    from zoo.runs import local_artifact
+    from zoo.train.verdicts import IC_ARTIFACT
+
+    if len(parents) < 2:
+        return {}
+    series: dict[str, pd.DataFrame] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, run in zip(labels, parents, strict=True):
+            try:
+                path = local_artifact(c, run.info.run_id, IC_ARTIFACT, tmp, TrainingError)
+            except TrainingError:
+                return {}
+            series[label] = pd.read_csv(path, index_col=0, parse_dates=True)
+    horizons = [h for h in series[labels[0]].columns if all(h in s for s in series.values())]
+    return {
+        int(h): paired.pairwise_text(
+            paired.paired_table({m: s[h] for m, s in series.items()}, list(labels), [], int(h))
+        )
+        for h in horizons
+    }

@@ -17,6 +17,8 @@ import pandas as pd
 HORIZONS = (10, 20)
 #: Parent-run tag naming the best baseline at horizon h (the metrics' ``versus``).
 BEST_TAG = "zoo.best_baseline_{h}d"
+#: Parent-run artifact: the ensemble's daily RankIC, one column per horizon (``zoo compare`` pairs them).
+IC_ARTIFACT = "verdicts/ic_daily.csv"
 
 
 @dataclass
@@ -139,22 +141,26 @@ def report_verdicts(
             echo("  " + line)
     test_years = sorted({int(y) for r in results for y in r.spec.train.test_years})
     echo(selection_note(selection_years, test_years))
-    log_verdicts(tables, results, ics.models, uri)
+    log_verdicts(tables, results, ics, uri)
     return tables
 
 
-def log_verdicts(
-    tables: Mapping[int, pd.DataFrame],
-    results: Sequence,
-    names: Sequence[str],
-    uri: str,
-) -> None:
-    """Headline metrics (difference and NW t against the best baseline) and tags on every parent run."""
+def log_verdicts(tables: Mapping[int, pd.DataFrame], results: Sequence, ics: StudyICs, uri: str) -> None:
+    """Headline metrics (difference and NW t against the best baseline), tags and the daily RankICs
+    (``IC_ARTIFACT``) on every parent run."""
+    import tempfile
+    from pathlib import Path
+
     from zoo.evaluation.paired import best_of, verdict_metrics
     from zoo.train import tracking
 
     c = tracking.client(uri)
-    for name, r in zip(names, results, strict=True):
+    for name, r in zip(ics.models, results, strict=True):
+        daily = pd.DataFrame({str(h): by_name[name] for h, by_name in ics.series.items()})
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(IC_ARTIFACT).name
+            daily.to_csv(path)
+            c.log_artifact(r.parent_run_id, str(path), str(Path(IC_ARTIFACT).parent))
         metrics: dict[str, float] = {}
         for h, table in tables.items():
             metrics.update(verdict_metrics(table, name, h))
