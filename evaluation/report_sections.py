@@ -29,7 +29,14 @@ from zoo.evaluation.ic import (
     rank_autocorrelation,
     rank_ic,
 )
-from zoo.evaluation.paired import T_THRESHOLD, paired_table, verdict_lines, verdict_metrics
+from zoo.evaluation.paired import (
+    DIFF_METRIC,
+    T_METRIC,
+    T_THRESHOLD,
+    paired_table,
+    verdict_lines,
+    verdict_metrics,
+)
 from zoo.evaluation.report_files import Block, Writer
 from zoo.evaluation.styles import style_exposures
 
@@ -266,8 +273,8 @@ def compute_paired(inp: Inputs, done: Fields) -> tuple[Fields, Metrics]:
         for h, t in tables.items():
             v = verdict_metrics(t, m, h)
             if v:
-                metrics[m][f"ic{h}.{inp.hu}.vs_best_baseline.diff"] = v[f"0_vs_best_baseline_RankIC_{h}d"]
-                metrics[m][f"ic{h}.{inp.hu}.vs_best_baseline.nw_t"] = v[f"0_vs_best_baseline_NW_t_{h}d"]
+                metrics[m][f"ic{h}.{inp.hu}.vs_best_baseline.diff"] = v[DIFF_METRIC.format(h=h)]
+                metrics[m][f"ic{h}.{inp.hu}.vs_best_baseline.nw_t"] = v[T_METRIC.format(h=h)]
     return {"paired": tables}, metrics
 
 

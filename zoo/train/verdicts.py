@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-#: Horizons of the verdicts (the parent runs' headline horizons).
-HORIZONS = (10, 20)
 #: Parent-run tag naming the best baseline at horizon h (the metrics' ``versus``).
 BEST_TAG = "zoo.best_baseline_{h}d"
 #: Parent-run artifact: the ensemble's daily RankIC, one column per horizon (``zoo compare`` pairs them).
@@ -40,10 +38,9 @@ class StudyICs:
         for h, by_name in self.series.items():
             for b in self.baselines:
                 s = ic_summary(by_name[b])
-                out[b].update(
-                    {f"rank_ic_{h}d": s["rank_ic"], f"rank_icir_{h}d": s["rank_icir"]}
-                    | {f"ic_win_rate_{h}d": s["win_rate"]}
-                )
+                out[b][f"rank_ic_{h}d"] = s["rank_ic"]
+                out[b][f"rank_icir_{h}d"] = s["rank_icir"]
+                out[b][f"ic_win_rate_{h}d"] = s["win_rate"]
         return out
 
     def tables(self) -> dict[int, pd.DataFrame]:
@@ -63,17 +60,21 @@ def study_ics(
     plugins: Sequence[str] = (),
     min_stocks: int = 10,
     names: Sequence[str] | None = None,
-    horizons: Sequence[int] = HORIZONS,
+    horizons: Sequence[int] | None = None,
 ) -> StudyICs:
     """The daily RankICs of the study's ensemble scores, seeds and baselines against ``source.label(h)``.
 
     ``names`` are the models' names in the tables (default: the results' own); the baselines (factor
     names of the registry, with ``plugins`` loaded) are scored only where every model has a score.
+    ``horizons`` default to the parent runs' (``zoo.train.runner.EVAL_HORIZONS``).
     """
     import xarray as xr
 
     from zoo.evaluation.baselines import baseline_scores, model_mask
     from zoo.evaluation.ic import rank_ic
+    from zoo.train.runner import EVAL_HORIZONS
+
+    horizons = EVAL_HORIZONS if horizons is None else horizons
 
     names = list(names) if names is not None else [r.name for r in results]
     base = None
