@@ -157,7 +157,7 @@ def verdict_line(model: str, versus: str, row: pd.Series, threshold: float = T_T
     diff, t, lags = row["diff"], row["nw_t"], int(row["lags"])
     seeds = ""
     if row.get("seeds", 0) and row["seeds"] > 1:
-        seeds = f"; over {int(row['seeds'])} seeds {row['seed_mean']:+.3f} +- {row['seed_std']:.3f}"
+        seeds = f"; {int(row['seeds'])} single seeds {row['seed_mean']:+.3f} +- {row['seed_std']:.3f}"
     if not np.isfinite(t):
         return f"{model} - {versus}: {diff:+.3f} RankIC a day, no t-statistic ({int(row['dates'])} dates)"
     if abs(t) >= threshold:

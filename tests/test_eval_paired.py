@@ -140,7 +140,7 @@ def test_seed_spread_of_the_difference():
     row = table.loc[("Strong", "hi (best baseline)")]
     assert (row["seed_mean"], row["seeds"]) == (pytest.approx(0.03), 3)
     assert row["seed_std"] == pytest.approx(0.02)
-    assert "over 3 seeds +0.030 +- 0.020" in verdict_lines(table)[0]
+    assert "; 3 single seeds +0.030 +- 0.020" in verdict_lines(table)[0]
     assert table.loc[("Weak", "hi (best baseline)"), "seeds"] == 0  # Weak has one seed
 
 
