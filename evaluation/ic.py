@@ -279,29 +279,32 @@ def _with_model_dim(scores: xr.DataArray) -> xr.DataArray:
     return scores.transpose("model", "date", "symbol")
 
 
-def ic_stats(ic: pd.Series) -> dict[str, float]:
+def ic_stats(ic: pd.Series, horizon: int = 1) -> dict[str, float]:
     """alphalens' information table of a daily IC series: mean, std, risk-adjusted, t-stat, p, skew, kurtosis.
 
-    t-stat = mean / (std / sqrt(n)) of the dates with an IC (a one-sample t-test of mean 0; the dates
-    overlap when the horizon is longer than a day, so it overstates the evidence, as alphalens' does);
-    p is its two-sided p-value; kurtosis is the excess (Fisher) kurtosis.
+    t-stat and p are Newey-West (``zoo.evaluation.paired.ic_test``: HAC standard error of the mean
+    with ``nw_lags`` = at least ``horizon - 1`` lags, since neighbouring h-day labels overlap; two-sided
+    normal p); ``nw_lags`` is the lag count; kurtosis is the excess (Fisher) kurtosis.
     """
     from scipy import stats
+    from zoo.evaluation.paired import ic_test
 
     x = ic.dropna().to_numpy(dtype=np.float64)
     n = x.size
-    out = dict.fromkeys(("mean", "std", "risk_adjusted", "t_stat", "p_value", "skew", "kurtosis"), np.nan)
+    keys = ("mean", "std", "risk_adjusted", "t_stat", "p_value", "nw_lags", "skew", "kurtosis")
+    out = dict.fromkeys(keys, np.nan)
     out["n_dates"] = float(n)
     if n < 2:
         return out
     mean, std = float(x.mean()), float(x.std(ddof=1))
     out.update(mean=mean, std=std)
     if std > 0:
-        t = mean / (std / np.sqrt(n))
+        test = ic_test(ic, horizon)
         out.update(
             risk_adjusted=mean / std,
-            t_stat=float(t),
-            p_value=float(2 * stats.t.sf(abs(t), n - 1)),
+            t_stat=test.t,
+            p_value=test.p,
+            nw_lags=float(test.lags),
             skew=float(stats.skew(x)),
             kurtosis=float(stats.kurtosis(x)),
         )

@@ -37,6 +37,8 @@ from zoo.tracking.store import (
 )
 
 SCORE_ARTIFACT = "scores/ensemble.zarr"
+#: A child run's (one test year, one seed) score: the seeds' spread of the paired tests.
+CHILD_SCORE_ARTIFACT = "predictions/scores.zarr"
 SPEC_ARTIFACT = "spec.toml"
 ARTIFACT_DIR = "evaluation"
 METRIC_PREFIX = "eval."
@@ -109,6 +111,7 @@ def evaluate_runs(
     notes: list[str] = list(skipped)
     scores, names, spec, store, fingerprint = [], {}, None, None, None
     provenance: dict[str, dict[str, str]] = {}
+    seeds: dict[str, dict[int, xr.DataArray]] = {}
     plugins: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for run, name in zip(runs, run_labels(runs), strict=True):
@@ -122,6 +125,7 @@ def evaluate_runs(
             scores.append(load_score(path, rid).expand_dims(model=[name]))
             names[name] = rid
             provenance[name] = run_provenance(run)
+            seeds[name] = seed_scores(c, run, tmp)
             try:
                 text = local_artifact(c, rid, SPEC_ARTIFACT, tmp, EvaluationError).read_text()
                 this_spec = eval_spec_from_toml(text, f"run {rid} {SPEC_ARTIFACT}")
@@ -157,6 +161,7 @@ def evaluate_runs(
         title=f"DecompZoo evaluation: {experiment}",
         plugins=tuple(dict.fromkeys(plugins)),
         provenance=provenance_table(provenance),
+        seed_scores=seeds,
     )
     if log_to_mlflow:
         # the baselines were scored on every model's cells together: each parent gets the same numbers
@@ -170,6 +175,39 @@ def evaluate_runs(
             log_metrics(c, rid, {METRIC_PREFIX + k: v for k, v in eval_metrics.items()})
             log_metrics(c, rid, top_excess_headline(result.metrics[model], result.ladders))
     return StudyEvaluation(result=result, parents=names, out_dir=out, experiment=experiment, notes=notes)
+
+
+def seed_scores(c, run, tmp: str) -> dict[int, xr.DataArray]:
+    """Each seed's own score of a parent run (its finished children's test years stitched), for the
+    seeds' spread of the paired tests; {} with fewer than two complete seeds."""
+    by_seed: dict[int, dict[int, Any]] = {}
+    spec_hash = run.data.tags.get("zoo.spec_hash")
+    children = c.search_runs(
+        [run.info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{run.info.run_id}' AND tags.`zoo.role` = 'child'",
+        order_by=["attributes.start_time DESC"],
+        max_results=5000,
+    )
+    for child in children:
+        t = child.data.tags
+        if child.info.status == "FINISHED" and t.get("zoo.spec_hash") == spec_hash and "zoo.seed" in t:
+            by_seed.setdefault(int(t["zoo.seed"]), {}).setdefault(int(t.get("zoo.test_year", 0)), child)
+    years = max((set(y) for y in by_seed.values()), key=len, default=set())
+    complete = {s: runs_ for s, runs_ in by_seed.items() if set(runs_) == years}
+    if len(complete) < 2:
+        return {}
+    out = {}
+    for seed, runs_ in complete.items():
+        parts = []
+        for child in runs_.values():
+            cid = child.info.run_id
+            try:
+                path = local_artifact(c, cid, CHILD_SCORE_ARTIFACT, tmp, EvaluationError)
+            except EvaluationError:
+                return {}  # a child without its score: no spread rather than a wrong one
+            parts.append(load_score(path, cid))
+        out[seed] = xr.concat(parts, dim="date").sortby("date")
+    return out
 
 
 #: Training settings shown in the report's provenance table: flattened spec key, label.

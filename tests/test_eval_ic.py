@@ -252,7 +252,8 @@ def test_cross_corr_of_a_constant_row_is_nan(dtype):
         np.testing.assert_allclose(got[2:], want, rtol=1e-6)
 
 
-def test_ic_stats_match_scipy():
+def test_ic_stats_match_scipy_and_statsmodels():
+    import statsmodels.api as sm
     from scipy import stats
     from zoo.evaluation.ic import ic_stats
 
@@ -260,10 +261,13 @@ def test_ic_stats_match_scipy():
     ic = pd.Series(rng.normal(0.03, 0.1, 200), index=pd.bdate_range("2021-01-04", periods=200))
     ic.iloc[[5, 50]] = np.nan  # dates without an IC count in nothing
     x = ic.dropna().to_numpy()
-    out = ic_stats(ic)
-    t = stats.ttest_1samp(x, 0.0)
-    assert out["t_stat"] == pytest.approx(t.statistic, rel=1e-10)
-    assert out["p_value"] == pytest.approx(t.pvalue, rel=1e-8)
+    out = ic_stats(ic, horizon=10)
+    # the t-stat is Newey-West with lags max(10 - 1, floor(4 (198/100)^(2/9)) = 4) = 9, two-sided normal p
+    hac = sm.OLS(x, np.ones(x.size)).fit(cov_type="HAC", cov_kwds={"maxlags": 9})
+    assert out["nw_lags"] == 9
+    assert out["t_stat"] == pytest.approx(hac.tvalues[0], abs=1e-10)
+    assert out["p_value"] == pytest.approx(hac.pvalues[0], abs=1e-10)
+    assert out["t_stat"] != pytest.approx(stats.ttest_1samp(x, 0.0).statistic, rel=1e-3)  # not the plain t
     assert out["mean"] == pytest.approx(x.mean()) and out["std"] == pytest.approx(x.std(ddof=1))
     assert out["risk_adjusted"] == pytest.approx(x.mean() / x.std(ddof=1))
     assert out["skew"] == pytest.approx(stats.skew(x)) and out["kurtosis"] == pytest.approx(stats.kurtosis(x))

@@ -160,9 +160,16 @@ def test_tear_sheet_numbers_formatting_and_partial_year(tmp_path):
         horizons=(5,), universes=("all",), groups={"all": 4}, min_stocks=5, styles=(), baselines=()
     )
     res = evaluate(scores, cube, spec, tmp_path)
-    # IC t-stat and friends equal scipy's on the daily series
+    # IC t-stat: Newey-West (statsmodels' HAC, lags >= horizon - 1); skew and friends equal scipy's
+    import statsmodels.api as sm
+
     ic = res.ic_series[("M", 5, "all")].dropna().to_numpy()
-    assert res.ic_stats.loc[(5, "t-stat (IC)"), "M"] == pytest.approx(stats.ttest_1samp(ic, 0).statistic)
+    hac = sm.OLS(ic, np.ones(ic.size)).fit(cov_type="HAC", cov_kwds={"maxlags": 4})
+    assert res.ic_stats.loc[(5, "Newey-West lags"), "M"] == 4  # max(5 - 1, floor(4 (n/100)^(2/9)) = 3)
+    assert res.ic_stats.loc[(5, "Newey-West t (IC)"), "M"] == pytest.approx(hac.tvalues[0], rel=1e-12)
+    assert res.ic_stats.loc[(5, "Newey-West t (IC)"), "M"] != pytest.approx(
+        stats.ttest_1samp(ic, 0).statistic
+    )
     assert res.ic_stats.loc[(5, "IC skew"), "M"] == pytest.approx(stats.skew(ic))
     # monthly IC = the mean of that month's daily ICs
     daily = res.ic_series[("M", 5, "all")]
@@ -191,7 +198,7 @@ def test_tear_sheet_numbers_formatting_and_partial_year(tmp_path):
     assert f"<td>{res.ladders['all'].loc[4, 'M'] * 100:.2f}%</td>" in page
     for png in ("ic_hist_qq_5d", "ic_monthly_5d", "group_navs_all", "spread_all", "rank_autocorr_all"):
         assert f'alt="{png}"' in page and (tmp_path / f"{png}.png").stat().st_size > 1000, png
-    assert "t-stat (IC)" in page and "Mean one-way turnover by group" in page
+    assert "Newey-West t (IC)" in page and "Mean one-way turnover by group" in page
     assert page.count("<div class='scroll'>") == page.count("<table>")
     text = formatted(
         pd.DataFrame({"m": [0.1234, 1.5, np.nan]}, index=["r", "s", "t"]), {"r": "pct", "s": "num2"}

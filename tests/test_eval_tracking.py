@@ -172,3 +172,66 @@ def test_provenance_marks_training_cuts_against_the_defaults():
     assert prov["max epochs"] == "2 (default 100)" and prov["seeds"] == "[0] (default [0, 42, 3407])"
     assert prov["patience"] == "15" and prov["learning rate"] == "0.001"  # the report's own: no mark
     assert prov["test years"] == "?"  # a run logged without the key
+
+
+def test_seed_spread_comes_from_the_children(tmp_path):
+    """A parent with two seeds: each seed's score is read from its children, stitched over the test
+    years, and the report's paired tests carry the seeds' spread of the difference."""
+    from mlflow.tracking import MlflowClient
+    from zoo.evaluation.ic import rank_ic
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    c = MlflowClient(tracking_uri=uri)
+    exp = c.create_experiment("seeded", artifact_location=(tmp_path / "mlartifacts").as_uri())
+    rng = np.random.default_rng(1)
+    close = 10 * np.exp(np.cumsum(rng.normal(0, 0.02, (80, 40)), axis=0))
+    cube = tiny_cube(close)
+    fwd = forward_returns(cube, 5)
+
+    def save(score, where, rid, path):
+        score = score.rename("score").assign_coords(symbol=np.asarray(score["symbol"].values).astype(object))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            score.to_dataset().to_zarr(where, mode="w", consolidated=False)
+        c.log_artifacts(rid, str(where), path)
+
+    def noisy(scale):
+        return (
+            fwd + scale * xr.DataArray(rng.normal(size=close.shape), coords=fwd.coords, dims=fwd.dims)
+        ).where(np.arange(80)[:, None] >= 20)
+
+    seeds = {0: noisy(0.01), 1: noisy(0.03)}
+    ids = {}
+    for name in ("a", "b"):
+        tags = {"zoo.role": "parent", "zoo.spec_name": name, "zoo.data_store": "", "zoo.spec_hash": name}
+        rid = c.create_run(exp, run_name=name, tags=tags).info.run_id
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "spec.toml").write_text(SPEC_TOML.format(name=name))
+        c.log_artifact(rid, str(tmp_path / name / "spec.toml"))
+        save(seeds[0] if name == "a" else noisy(0.2), tmp_path / name / "e.zarr", rid, "scores/ensemble.zarr")
+        c.set_terminated(rid)
+        ids[name] = rid
+    dates = fwd["date"].values
+    for seed, score in seeds.items():  # parent a: two seeds x two test years
+        for half, part in enumerate((dates[:40], dates[40:])):
+            tags = {"zoo.role": "child", "mlflow.parentRunId": ids["a"], "zoo.spec_hash": "a"}
+            tags |= {"zoo.seed": str(seed), "zoo.test_year": str(2020 + half)}
+            cid = c.create_run(exp, tags=tags).info.run_id
+            save(score.sel(date=part), tmp_path / f"s{seed}{half}.zarr", cid, "predictions/scores.zarr")
+            c.set_terminated(cid)
+    run = c.get_run(ids["a"])
+    got = tracking.seed_scores(c, run, str(tmp_path))
+    assert sorted(got) == [0, 1] and got[1].sizes["date"] == 80
+    xr.testing.assert_allclose(got[1].reset_coords(drop=True), seeds[1].reset_coords(drop=True))
+    assert tracking.seed_scores(c, c.get_run(ids["b"]), str(tmp_path)) == {}  # no children: no spread
+    study = tracking.evaluate_runs(
+        "seeded", uri=uri, out_dir=tmp_path / "out", cube=cube, echo=lambda s: None
+    )
+    row = study.result.paired[5].loc[("a", "b")]
+    b = study.result.ic_series[("b", 5, "all")]
+    per_seed = [float((rank_ic(seeds[s], fwd) - b).mean()) for s in (0, 1)]
+    assert row["seeds"] == 2 and row["seed_std"] == pytest.approx(np.std(per_seed, ddof=1))
+    metrics = c.get_run(ids["a"]).data.metrics
+    assert metrics["eval.ic5.all.vs_best_baseline.nw_t"] == pytest.approx(
+        study.result.paired[5].loc[("a", "low_vol_20 (best baseline)"), "nw_t"]
+    )

@@ -250,7 +250,8 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
         tmp_path,
         '[study]\nname = "m"\nspecs = ["SPECS/gru.toml"]\nset = ["train.test_years=[2016]"]\n'
         f"cuts = {reasons(MAIN_CUTS)}\nrecipe = {reasons(MAIN_RECIPE)}\n"
-        'labels = { weighted_mse = "mse" }\n[study.grid]\n"train.loss" = ["ic", "weighted_mse"]\n',
+        'labels = { weighted_mse = "mse" }\nselection_years = [2015]\n'
+        '[study.grid]\n"train.loss" = ["ic", "weighted_mse"]\n',
     )
     lines: list[str] = []
     sets = ["data.window=30", "data.min_history=20", "train.train_years=1"]
@@ -296,6 +297,50 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
     assert table.loc["RankIC", "low_vol_20 (baseline)"] == pytest.approx(expected)
     assert ic_of(factor, src.label(10))["rank_ic"] != pytest.approx(expected)  # the mask matters
     assert "TOP group (all, 20 groups) low_vol_20 (baseline): ann. return" in text
+    _check_verdicts(out, text, table, src, f"sqlite:///{tmp_path}/mlflow.db")
+
+
+def _check_verdicts(out, text, table, src, uri):
+    """A verdict line per model and horizon against the baseline of the highest mean RankIC, with the NW t
+    of the paired daily differences; logged on the parents; selection years printed and tagged."""
+    from zoo.evaluation.ic import rank_ic
+    from zoo.evaluation.paired import paired_test
+
+    from zoo.tracking import runs as tracking
+
+    bases = [c for c in table.columns if c.endswith("(baseline)")]
+    best = max(bases, key=lambda b: table.loc["RankIC", b])  # the table's own numbers choose it
+    short = best.removesuffix(" (baseline)")
+    res = out["results"][0]
+    model = rank_ic(res.score, src.label(10))
+    from zoo.registry import get_registry
+
+    factor = get_registry().build("factor", short)(src.cube).where(out["scores"].notnull().all("model"))
+    expected = paired_test(model, rank_ic(factor, src.label(10)), 10)
+    verdicts = out["verdicts"][10]
+    row = verdicts.loc[("GRU-IC", f"{short} (best baseline)")]
+    assert (row["diff"], row["nw_t"], row["lags"]) == pytest.approx((expected.mean, expected.t, 9))
+    assert row["diff"] == pytest.approx(table.loc["RankIC", "GRU-IC"] - table.loc["RankIC", best], abs=1e-12)
+    for h in (10, 20):
+        said = [ln for ln in text.splitlines() if ln.startswith(("  GRU-IC", "  GRU-MSE")) and short in ln]
+        assert len([ln for ln in said if f"lags {h - 1}" in ln]) == 2, said
+    assert ("GRU-MSE", "GRU-IC") in verdicts.index  # the models against each other too
+    assert "paired tests, row minus column" in text
+    assert "selection years 2015: no test year [2016] was used to choose the settings" in text
+    c = tracking.client(uri)
+    parent = c.get_run(res.parent_run_id).data
+    assert parent.metrics["0_vs_best_baseline_RankIC_10d"] == pytest.approx(row["diff"])
+    assert parent.metrics["0_vs_best_baseline_NW_t_10d"] == pytest.approx(row["nw_t"])
+    assert {"0_vs_best_baseline_RankIC_20d", "0_vs_best_baseline_NW_t_20d"} <= set(parent.metrics)
+    assert parent.tags["zoo.best_baseline_10d"] == short
+    assert parent.tags["zoo.selection_years"] == "[2015]"
+    shown = compare_runs(uri, "main")
+    assert shown.loc["0_vs_best_baseline_NW_t_10d", "gru-ic"] == round(row["nw_t"], 4)
+    assert shown.loc["best_baseline_10d", "gru-ic"] == short
+    pair = verdicts.loc[("GRU-IC", "GRU-MSE")]  # zoo compare pairs the runs from their logged daily ICs
+    said = f"{pair['diff']:+.3f} (t {pair['nw_t']:.1f})"
+    assert shown.attrs["pairwise"][10].loc["gru-ic", "gru-mse"] == said
+    assert set(shown.attrs["pairwise"]) == {10, 20}
 
 
 def test_interrupted_study_resumes_without_redoing_finished_runs(tmp_path):
@@ -372,3 +417,49 @@ def test_study_cuts_and_recipe_are_read_and_checked(tmp_path):
     bad = _write_study(tmp_path, '[study]\nspecs = ["SPECS/gru.toml"]\ncuts = ["train.seeds=[0]"]\n')
     with pytest.raises(SpecError, match=r"study.cuts must be a list of \{ set = "):
         load_study(bad)
+
+
+def test_study_verdicts_pair_the_models_and_spread_over_seeds(tmp_path):
+    """Two seeds: each model's per-seed daily RankIC, and the seeds' spread of the paired difference."""
+    import numpy as np
+    from test_train_tracking import ToySource
+    from zoo.evaluation.ic import rank_ic
+
+    from zoo.train.verdicts import report_verdicts, study_ics
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    path = _write_study(
+        tmp_path,
+        '[study]\nname = "seeds"\nspecs = ["SPECS/gru.toml"]\nselection_years = [2021]\n'
+        '[study.grid]\n"train.loss" = ["ic", "weighted_mse"]\n',
+    )
+    src = ToySource()
+    results = run_study(load_study(path), [*TINY, "train.seeds=[0, 1]"], uri=uri, open_source=lambda d: src)
+    assert all(sorted(r.seed_scores) == [0, 1] for r in results)
+    ics = study_ics(results, src)  # no baselines: the models against each other only
+    a, b = (ics.series[10][r.name] for r in results)
+    seeds = ics.seeds[10]["gru-ic"]
+    assert seeds[1].equals(rank_ic(results[0].seed_scores[1], src.label(10)))
+    lines: list[str] = []
+    tables = report_verdicts(ics, results, uri, lines.append, (2021,))
+    row = tables[10].loc[("gru-ic", "gru-weighted_mse")]
+    per_seed = [float((seeds[s] - b).mean()) for s in (0, 1)]
+    assert row["seeds"] == 2 and row["seed_std"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert row["diff"] == pytest.approx(float((a - b).dropna().mean()))
+    text = "\n".join(lines)
+    assert "10-day paired tests, row minus column" in text and "verdicts against the best" not in text
+    assert "selection years 2021: the settings were chosen on test years [2021]" in text  # in-sample
+    from zoo.tracking import runs as tracking
+
+    tags = tracking.client(uri).get_run(results[0].parent_run_id).data.tags
+    assert tags["zoo.selection_years"] == "[2021]"
+
+
+def test_selection_years_must_be_years(tmp_path):
+    bad = _write_study(tmp_path, '[study]\nspecs = ["SPECS/gru.toml"]\nselection_years = "2020"\n')
+    with pytest.raises(SpecError, match="selection_years must be a list of years"):
+        load_study(bad)
+    none = _write_study(tmp_path, '[study]\nspecs = ["SPECS/gru.toml"]\nselection_years = []\n')
+    assert load_study(none).selection_years == ()
+    assert load_study(REPO / "specs/studies/main.toml").selection_years == (2020, 2021, 2022)
+    assert load_study(_write_study(tmp_path, '[study]\nspecs = ["SPECS/gru.toml"]\n')).selection_years is None

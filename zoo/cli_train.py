@@ -65,6 +65,21 @@ def _print_metrics(results) -> None:
         typer.echo(seeds.round(4).to_string())
 
 
+def _print_verdicts(results, sources: dict, uri: str, selection_years, plugins) -> None:
+    """The paired tests of the study's models (and against the best baseline of their specs)."""
+    from zoo.train.verdicts import report_verdicts, study_ics
+
+    spec = results[0].spec
+    ics = study_ics(
+        results,
+        sources[spec.data],
+        spec.evaluate.baselines,
+        (*plugins, *spec.plugins),
+        spec.train.min_stocks,
+    )
+    report_verdicts(ics, results, uri, typer.echo, selection_years)
+
+
 def _ui_hint(uri: str, experiment: str) -> None:
     typer.echo(f"\nRuns are in MLflow ({uri}), experiment {experiment!r}. Open the UI with:")
     from zoo.tracking import runs as tracking
@@ -159,12 +174,20 @@ def _study(
 ) -> None:
     """Run a study (a list or grid of specs) as sibling parent runs; rerun it to resume where it stopped."""
     from zoo.tracking import runs as tracking
+    from zoo.train.data import open_source
+    from zoo.train.jobs import DEFAULT_OPENER
     from zoo.train.study import load_study, run_study
 
     study = load_study(file)
     uri = uri or tracking.tracking_uri()
     announce_store(uri)
     t0 = time.perf_counter()
+    sources: dict = {}
+
+    def keep_source(spec_data):
+        sources[spec_data] = open_source(spec_data)
+        return sources[spec_data]
+
     with _executor(workers, scheduler, gpus_per_fit, cluster_host) as ex:
         results = run_study(
             study,
@@ -174,8 +197,11 @@ def _study(
             experiment=experiment,
             log=_echo,
             executor=ex,
+            open_source=keep_source,
+            opener=DEFAULT_OPENER,  # what workers call: keep_source only keeps the driver's copy
         )
     _print_metrics(results)
+    _print_verdicts(results, sources, uri, study.selection_years, plugins_of(ctx))
     typer.echo(f"{len(results)} specs in {time.perf_counter() - t0:.0f}s")
     _ui_hint(uri, experiment or study.name)
 
@@ -196,6 +222,10 @@ def _compare(
     typer.echo(f"experiment: {table.attrs['experiment']}")
     with pd.option_context("display.max_colwidth", 40, "display.width", 200):
         typer.echo(table.to_string())
+    for h, pairs in table.attrs["pairwise"].items():
+        typer.echo(f"\n{h}-day paired tests, row minus column: mean daily RankIC difference (Newey-West t):")
+        with pd.option_context("display.width", 250, "display.max_columns", None):
+            typer.echo(pairs.to_string())
     for line in table.attrs["skipped"]:
         typer.echo(line)
 

@@ -31,6 +31,8 @@ class SpecResult:
     reused: int
     #: The spec that was run (validated, defaults filled in).
     spec: object = None
+    #: Each seed's own score, test years stitched (the seed spread of paired tests, ``zoo.train.verdicts``).
+    seed_scores: dict = attrs.field(factory=dict)
 
 
 def parent_metrics(score: xr.DataArray, source: DaySource, min_stocks: int = 10) -> dict[str, float]:
@@ -107,4 +109,5 @@ def collect(plan: SpecPlan, c) -> SpecResult:
         plan.trained,
         plan.reused,
         plan.spec,
+        seed_scores=seed_scores,
     )

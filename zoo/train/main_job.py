@@ -78,27 +78,28 @@ def baseline_metrics(
     """Fig. 8 metrics of each baseline factor, scored only where every model of ``results`` has a score.
 
     The same ``ic_of`` against the same ``source.label(h)`` as the models' parent metrics, so a
-    baseline column differs from a model column only in the score.
+    baseline column differs from a model column only in the score (``zoo.train.verdicts.study_ics``).
     """
-    import xarray as xr
+    from zoo.train.verdicts import study_ics
 
-    from zoo.evaluation.baselines import baseline_scores, model_mask
-    from zoo.evaluation.ic import ic_of
-    from zoo.tracking.parent import EVAL_HORIZONS
+    return study_ics(results, source, names, plugins, min_stocks).baseline_metrics()
 
-    scores = xr.concat([r.score for r in results], dim="model", join="outer")
-    base = baseline_scores(source.cube, names, model_mask(scores), plugins=plugins)
-    out: dict[str, dict[str, float]] = {}
-    for label in base["model"].values:
-        score = base.sel(model=label).drop_vars("model")
-        metrics: dict[str, float] = {}
-        for h in EVAL_HORIZONS:
-            summary = ic_of(score, source.label(h), min_stocks)
-            metrics[f"rank_ic_{h}d"] = summary["rank_ic"]
-            metrics[f"rank_icir_{h}d"] = summary["rank_icir"]
-            metrics[f"ic_win_rate_{h}d"] = summary["win_rate"]
-        out[str(label)] = metrics
-    return out
+
+def _study_ics(results, sources: dict, plugins: Sequence[str]):
+    """The daily RankICs of the models, their seeds and the first spec's baselines (None without data)."""
+    from zoo.train.verdicts import study_ics
+
+    if not sources:
+        return None
+    spec = results[0].spec
+    return study_ics(
+        results,
+        next(iter(sources.values())),
+        spec.evaluate.baselines,
+        tuple(plugins) + tuple(spec.plugins),
+        spec.train.min_stocks,
+        names=[display_name(r.name) for r in results],
+    )
 
 
 def run_main(
@@ -119,6 +120,7 @@ def run_main(
     from zoo.train.data import open_source
     from zoo.train.jobs import DEFAULT_OPENER
     from zoo.train.study import run_study, study_scores
+    from zoo.train.verdicts import report_verdicts
 
     t0 = time.perf_counter()
     study_path = catalog.resolve(study_path, "study")
@@ -179,18 +181,9 @@ def run_main(
             oracle = oracle_metrics(src, dates, which=which)
             if oracle is not None:
                 extra_cols[column] = oracle
-    first_spec = results[0].spec
-    if first_spec.evaluate.baselines and sources:
-        src = next(iter(sources.values()))
-        extra_cols.update(
-            baseline_metrics(
-                results,
-                src,
-                first_spec.evaluate.baselines,
-                tuple(plugins) + tuple(first_spec.plugins),
-                first_spec.train.min_stocks,
-            )
-        )
+    ics = _study_ics(results, sources, plugins)
+    if ics is not None:
+        extra_cols.update(ics.baseline_metrics())
     tables = {}
     for h in (10, 20):
         tables[h] = fig8_table(metrics, h, extra_cols)
@@ -200,6 +193,7 @@ def run_main(
             f"{first.date()}..{last.date()} (layout of the report's Fig. {8 if h == 10 else 9}):"
         )
         echo(text_table(tables[h], 3))
+    verdicts = {} if ics is None else report_verdicts(ics, results, uri, echo, study.selection_years)
     echo("\nThe report's Fig. 8 (Wind data, CSI All Share, 2019-2025), for orientation only:")
     echo(fig8_table(REPORT_FIG8, 10).to_string())
     evaluation = evaluate_study(results, sources, uri, echo)
@@ -217,6 +211,7 @@ def run_main(
         "elapsed": elapsed,
         "experiment": experiment,
         "evaluation": evaluation,
+        "verdicts": verdicts,
     }
 
 

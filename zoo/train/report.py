@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from zoo.errors import TrainingError
+from zoo.evaluation import paired
 from zoo.tracking import runs as tracking
 from zoo.tracking.store import resolve_parents, run_labels
 
@@ -14,6 +15,8 @@ from zoo.tracking.store import resolve_parents, run_labels
 HEADLINE = tuple(f"{m}_{h}d" for h in (10, 20) for m in ("rank_ic", "rank_icir", "ic_win_rate"))
 #: The seeds' spread of the RankIC (``zoo.train.collect.seed_metrics``), shown when a run has it.
 SEED_SPREAD = tuple(f"rank_ic_{h}d_seed_{s}" for h in (10, 20) for s in ("mean", "std"))
+#: The paired test against the best baseline (``zoo.train.verdicts``), shown when a run has it.
+VERDICT = tuple(name.format(h=h) for h in (10, 20) for name in (paired.DIFF_METRIC, paired.T_METRIC))
 _ROWS = (("rank_ic", "RankIC"), ("rank_icir", "RankICIR"), ("ic_win_rate", "IC win rate"))
 
 
@@ -72,12 +75,15 @@ def latest_experiment(c) -> str:
 
 
 def compare_runs(
-    uri: str, experiment: str | None = None, metrics: Sequence[str] = (*HEADLINE, *SEED_SPREAD)
+    uri: str,
+    experiment: str | None = None,
+    metrics: Sequence[str] = (*HEADLINE, *SEED_SPREAD, *VERDICT),
 ) -> pd.DataFrame:
     """One column per parent run (the newest finished per spec hash): the params that differ, then the
     headline metrics. The parents left out (and why) are in ``attrs["skipped"]``.
 
-    Seed-spread rows no run has (runs logged before they existed, or one seed: no std) are left out.
+    Seed-spread and verdict rows no run has (runs logged before they existed, one seed: no std, no
+    baseline: no verdict) are left out; the verdicts' best baseline and selection years are tag rows.
     """
     c = tracking.client(uri)
     name = experiment or latest_experiment(c)
@@ -94,15 +100,50 @@ def compare_runs(
     differ = differ.map(lambda v: "-" if pd.isna(v) else (v if len(str(v)) <= 24 else str(v)[:21] + "..."))
     rows = {k: [r.data.metrics.get(k, float("nan")) for r in chosen] for k in metrics}
     met = pd.DataFrame(rows, index=labels).T
-    met = met.drop(index=[k for k in SEED_SPREAD if k in met.index and met.loc[k].isna().all()])
+    optional = (*SEED_SPREAD, *VERDICT)
+    met = met.drop(index=[k for k in optional if k in met.index and met.loc[k].isna().all()])
+    tags = {"status": None, "spec_hash": "zoo.spec_hash", "selection_years": "zoo.selection_years"}
+    tags.update({f"best_baseline_{h}d": f"zoo.best_baseline_{h}d" for h in (10, 20)})
     status = pd.DataFrame(
         {
-            lb: [r.info.status, r.data.tags.get("zoo.spec_hash", "")]
+            lb: [r.info.status if t is None else r.data.tags.get(t, "-") for t in tags.values()]
             for lb, r in zip(labels, chosen, strict=True)
         },
-        index=["status", "spec_hash"],
+        index=list(tags),
     )
+    status = status.loc[
+        [k for k in status.index if k in ("status", "spec_hash") or (status.loc[k] != "-").any()]
+    ]
     out = pd.concat([status, differ.astype(object), met.round(4).astype(object)])
     out.attrs["experiment"] = name
     out.attrs["skipped"] = skipped
+    out.attrs["pairwise"] = pairwise_tests(c, chosen, labels)
     return out
+
+
+def pairwise_tests(c, parents: Sequence, labels: Sequence[str]) -> dict[int, pd.DataFrame]:
+    """Per horizon, each run's mean daily RankIC difference from each other's with its Newey-West t,
+    from the daily RankICs ``zoo main`` / ``zoo study`` logged (``verdicts/ic_daily.csv``); {} unless
+    every run has them."""
+    import tempfile
+
+    from zoo.tracking.store import local_artifact
+    from zoo.train.verdicts import IC_ARTIFACT
+
+    if len(parents) < 2:
+        return {}
+    series: dict[str, pd.DataFrame] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, run in zip(labels, parents, strict=True):
+            try:
+                path = local_artifact(c, run.info.run_id, IC_ARTIFACT, tmp, TrainingError)
+            except TrainingError:
+                return {}
+            series[label] = pd.read_csv(path, index_col=0, parse_dates=True)
+    horizons = [h for h in series[labels[0]].columns if all(h in s for s in series.values())]
+    return {
+        int(h): paired.pairwise_text(
+            paired.paired_table({m: s[h] for m, s in series.items()}, list(labels), [], int(h))
+        )
+        for h in horizons
+    }

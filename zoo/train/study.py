@@ -36,9 +36,23 @@ class Study:
     cuts: tuple[tuple[str, str], ...] = ()
     #: ``(override, why)`` pairs a job command adds unless ``--full``: changes to the report's recipe.
     recipe: tuple[tuple[str, str], ...] = ()
+    #: The years whose results chose the study's settings (``selection_years``): verdicts on them are
+    #: in-sample. ``()``: none; None: not recorded. Tagged on every parent run as ``zoo.selection_years``.
+    selection_years: tuple[int, ...] | None = None
 
 
-_STUDY_KEYS = {"name", "description", "specs", "set", "grid", "labels", "variants", "cuts", "recipe"}
+_STUDY_KEYS = {
+    "name",
+    "description",
+    "specs",
+    "set",
+    "grid",
+    "labels",
+    "variants",
+    "cuts",
+    "recipe",
+    "selection_years",
+}
 _VARIANT_KEYS = {"spec", "name", "set"}
 
 
@@ -68,6 +82,19 @@ def _str_list(value: Any, where: str, source: Path) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise SpecError(f"{source}: {where} must be a list of strings, got {value!r}")
     return value
+
+
+def _years(value: Any, source: Path) -> tuple[int, ...] | None:
+    """``study.selection_years``: a list of years (ints), e.g. ``[2020, 2021, 2022]``; absent: None."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 1900 <= v <= 2200 for v in value
+    ):
+        raise SpecError(
+            f"{source}: study.selection_years must be a list of years (e.g. [2020, 2021]), got {value!r}"
+        )
+    return tuple(sorted(set(value)))
 
 
 def load_study(path: str | Path) -> Study:
@@ -124,11 +151,10 @@ def load_study(path: str | Path) -> Study:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise SpecError(f"{path}: variant names repeat: {dupes}; give the variants distinct names")
-    cuts, recipe = (
-        _reasons(st.get("cuts", []), "study.cuts", path),
-        _reasons(st.get("recipe", []), "study.recipe", path),
-    )
-    return Study(name, st.get("description", ""), tuple(variants), path, cuts, recipe)
+    cuts = _reasons(st.get("cuts", []), "study.cuts", path)
+    recipe = _reasons(st.get("recipe", []), "study.recipe", path)
+    years = _years(st.get("selection_years"), path)
+    return Study(name, st.get("description", ""), tuple(variants), path, cuts, recipe, years)
 
 
 def _reasons(value: Any, where: str, source: Path) -> tuple[tuple[str, str], ...]:
@@ -199,7 +225,7 @@ def run_study(
         if spec.data not in sources:
             sources[spec.data] = open_source(spec.data)
     kwargs = {} if log is None else {"log": log}
-    return run_specs(
+    results = run_specs(
         [(spec, sources[spec.data]) for spec in specs],
         experiment=experiment or study.name,
         uri=uri,
@@ -210,6 +236,25 @@ def run_study(
         description=study_description(study),
         **kwargs,
     )
+    from zoo.tracking import runs as tracking
+
+    tag_selection(results, study.selection_years, uri or tracking.tracking_uri(specs[0].train.tracking_uri))
+    return results
+
+
+#: Parent-run tag: the years whose results chose the study's settings (JSON list; absent: not recorded).
+SELECTION_TAG = "zoo.selection_years"
+
+
+def tag_selection(results: Sequence, years: Sequence[int] | None, uri: str) -> None:
+    """Tag every parent run with the study's selection years (nothing when the study does not record them)."""
+    if years is None or not results:
+        return
+    from zoo.tracking import runs as tracking
+
+    c = tracking.client(uri)
+    for r in results:
+        c.set_tag(r.parent_run_id, SELECTION_TAG, json.dumps(list(years)))
 
 
 def study_description(study: Study) -> str:
@@ -219,7 +264,12 @@ def study_description(study: Study) -> str:
         f"- `{v.name}`: {v.path.name}" + (f" {' '.join(v.overrides)}" if v.overrides else "")
         for v in study.variants
     ]
-    return "\n".join([head, "", f"Study file `{study.source.name}`, {len(rows)} specs:", *rows])
+    lines = [head, "", f"Study file `{study.source.name}`, {len(rows)} specs:", *rows]
+    if study.selection_years is not None:
+        from zoo.train.verdicts import selection_note
+
+        lines += ["", selection_note(study.selection_years, ())]
+    return "\n".join(lines)
 
 
 def study_scores(results: Sequence) -> Any:
