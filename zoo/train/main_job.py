@@ -102,6 +102,44 @@ def _study_ics(results, sources: dict, plugins: Sequence[str]):
     )
 
 
+def _oracle_columns(results, sources: dict) -> dict[str, dict[str, float]]:
+    """The synthetic market's oracle columns (planted and feasible) on the models' test dates."""
+    src = next(iter(sources.values()))
+    dates = pd.DatetimeIndex(results[0].score["date"].values)
+    columns = {}
+    for column, which in ORACLES.items():
+        oracle = oracle_metrics(src, dates, which=which)
+        if oracle is not None:
+            columns[column] = oracle
+    return columns
+
+
+def _settings(study, data: str, full: bool, echo: Callable[[str], None]) -> tuple[str, list[str]]:
+    """The store and the overrides the job adds (the study's cuts and recipe unless ``full``), printed."""
+    store = data
+    overrides: list[str] = []
+    if full:
+        echo("zoo main --full: the report's settings (3 seeds, up to 100 epochs, patience 15, all days).")
+    elif study.cuts or study.recipe:
+        if data == "synth":
+            store = MAIN_SYNTH_STORE
+        echo("zoo main: default settings are cut to finish in about 10 minutes on a 2-core CPU:")
+        for override, why in study.cuts:
+            echo(f"  --set {override:<28} {why}")
+            overrides.append(override)
+        if store != data:
+            echo(f"  --data {store:<27} a 300-stock synthetic market instead of 1,000 stocks")
+        echo("and changes the report's label (docs/training.md, 'Evidence of skill'):")
+        for override, why in study.recipe:
+            echo(f"  --set {override:<28} {why}")
+            overrides.append(override)
+        echo("  (zoo main --full runs the report's settings; any --set given here is applied after these.)")
+    if not full:
+        # Small per-day batches gain little from a second thread and lose a lot when the cores are busy.
+        overrides.append("train.threads=1")
+    return store, overrides
+
+
 def run_main(
     data: str = "embedded",
     full: bool = False,
@@ -125,27 +163,7 @@ def run_main(
     t0 = time.perf_counter()
     study_path = catalog.resolve(study_path, "study")
     study = load_study(study_path)
-    store = data
-    overrides: list[str] = []
-    if full:
-        echo("zoo main --full: the report's settings (3 seeds, up to 100 epochs, patience 15, all days).")
-    elif study.cuts or study.recipe:
-        if data == "synth":
-            store = MAIN_SYNTH_STORE
-        echo("zoo main: default settings are cut to finish in about 10 minutes on a 2-core CPU:")
-        for override, why in study.cuts:
-            echo(f"  --set {override:<28} {why}")
-            overrides.append(override)
-        if store != data:
-            echo(f"  --data {store:<27} a 300-stock synthetic market instead of 1,000 stocks")
-        echo("and changes the report's label (docs/training.md, 'Evidence of skill'):")
-        for override, why in study.recipe:
-            echo(f"  --set {override:<28} {why}")
-            overrides.append(override)
-        echo("  (zoo main --full runs the report's settings; any --set given here is applied after these.)")
-    if not full:
-        # Small per-day batches gain little from a second thread and lose a lot when the cores are busy.
-        overrides.append("train.threads=1")
+    store, overrides = _settings(study, data, full, echo)
     overrides += [f"data.store={_json_str(store)}", *extra]
     experiment = experiment or "-".join(
         ["main", *(["synth"] if data == "synth" else []), *(["full"] if full else [])]
@@ -173,14 +191,7 @@ def run_main(
         executor=executor,
     )
     metrics = {display_name(r.name): r.metrics for r in results}
-    extra_cols = {}
-    if data == "synth" or store.startswith("synth"):
-        src = next(iter(sources.values()))
-        dates = pd.DatetimeIndex(results[0].score["date"].values)
-        for column, which in ORACLES.items():
-            oracle = oracle_metrics(src, dates, which=which)
-            if oracle is not None:
-                extra_cols[column] = oracle
+    extra_cols = _oracle_columns(results, sources) if data == "synth" or store.startswith("synth") else {}
     ics = _study_ics(results, sources, plugins)
     if ics is not None:
         extra_cols.update(ics.baseline_metrics())
