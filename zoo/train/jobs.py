@@ -293,7 +293,7 @@ def classic_fit(ctx: FitContext) -> FitProduct:
     if not preds:
         raise TrainingError(f"test year {ctx.split.test_year}: no day had an eligible stock")
     with tempfile.TemporaryDirectory() as tmp:
-        save_model(Path(tmp))  # estimator.joblib + features.json
+        save_model(Path(tmp))  # estimator.json (data, no pickle) + features.json
         files = {f"weights/{p.relative_to(tmp)}": p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
     return FitProduct(
         score=stitch(preds, ctx.source.symbols),
