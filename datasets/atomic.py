@@ -21,24 +21,18 @@ import json
 import os
 import re
 import shutil
-import signal
 import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from zoo.errors import DataError
+from zoo.faults import FAULT_ENV, point
+
+__all__ = ["FAULT_ENV", "MANIFEST", "aside", "point", "recover", "swap", "verify", "write_manifest"]
 
 #: The manifest file inside a store: ``{"format": 1, "files": {relative path: size in bytes}}``.
 MANIFEST = "zoo.chunks.json"
-#: A fault-injection hook for tests: the process SIGKILLs itself at the named :func:`point`.
-FAULT_ENV = "ZOO_FAULT_POINT"
-
-
-def point(name: str) -> None:
-    """A named point of a write; with ``$ZOO_FAULT_POINT == name`` the process kills itself there."""
-    if os.environ.get(FAULT_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def aside(path: Path, kind: str = "tmp") -> Path:
