@@ -453,3 +453,65 @@ def test_predict_never_unpickles_a_planted_estimator(ridge_final, market, monkey
         shutil.rmtree(model)
         shutil.copytree(saved, model)
         marker.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- MLflow pyfunc models
+
+
+def _pyfunc_files(c, run_id: str) -> list[str]:
+    folder = _artifact_dir(c, run_id, "pyfunc")
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("which", ["gru", "ridge"])
+def test_a_registered_pyfunc_scores_a_date_as_zoo_predict_does(which, final_run, ridge_final, market, capsys):
+    """``mlflow.pyfunc.load_model("models:/NAME/1")`` outside zoo's CLI: zoo predict's numbers, no pickle."""
+    import mlflow.pyfunc
+
+    from zoo.cli import main
+
+    uri, c, run = final_run if which == "gru" else ridge_final
+    rid = run.info.run_id
+    files = _pyfunc_files(c, rid)
+    assert "MLmodel" in files and "artifacts/model/meta.json" in files
+    assert not [f for f in files if f.endswith((".pkl", ".pickle", ".joblib"))], files
+    name = f"{which}-pyfunc"
+    date = str(pd.Timestamp(market["cube"]["date"].values[-5]).date())
+    out = market["tmp"] / f"{which}-pyfunc.csv"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    try:
+        assert main(["register", rid, "--name", name]) == 0
+        assert f"models:/{name}/1" in capsys.readouterr().out
+        assert main(["predict", f"models:/{name}/1", "--date", date, "--out", str(out)]) == 0
+        capsys.readouterr()
+        mlflow.set_tracking_uri(uri)
+        model = mlflow.pyfunc.load_model(f"models:/{name}/1")
+        inputs = model.metadata.get_input_schema().input_names()
+        got = model.predict(pd.DataFrame({"date": [date], "store": [str(market["full"])]}))
+        default = model.predict(pd.DataFrame({"date": [date]}))  # the store it was trained on
+    finally:
+        mp.undo()
+    assert inputs == ["date", "store"]
+    want = pd.read_csv(out)
+    assert list(got.columns) == ["date", "symbol", "score", "rank", "percentile"]
+    assert (got["date"] == date).all() and len(got) == len(want) >= 10
+    np.testing.assert_array_equal(got["symbol"].to_numpy(), want["symbol"].to_numpy())
+    np.testing.assert_array_equal(got["score"].to_numpy(), want["score"].to_numpy(np.float32))
+    np.testing.assert_array_equal(got["rank"].to_numpy(), want["rank"].to_numpy())
+    pd.testing.assert_frame_equal(default, got)
+
+
+def test_a_study_parent_logs_a_pyfunc_of_its_newest_test_year(ridge_study, market):
+    import mlflow.pyfunc
+
+    from zoo.train.data import open_source
+    from zoo.train.predict import load_model, score_date
+
+    c, res = ridge_study
+    model = mlflow.pyfunc.load_model(str(_artifact_dir(c, res.parent_run_id, "pyfunc")))
+    got = model.predict(pd.DataFrame({"date": ["2020-04-15"]}))
+    bundle = load_model(c, res.parent_run_id)  # what zoo predict PARENT scores with
+    want = score_date(bundle, open_source(bundle.spec.data), "2020-04-15").table
+    np.testing.assert_array_equal(got["score"].to_numpy(), want["score"].to_numpy())
+    np.testing.assert_array_equal(got["symbol"].to_numpy(), want["symbol"].to_numpy())

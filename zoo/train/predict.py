@@ -150,12 +150,28 @@ def _bundle_dir(
     folder: Path, c, run_id: str, plugins: Sequence[str], where: str, trust_pickles: bool = False
 ) -> ModelBundle:
     """A final run's ``model/`` folder (or a registered copy of it) as a bundle."""
+    experiment_id = c.get_run(run_id).info.experiment_id
+    return bundle_from_folder(folder, plugins, where, trust_pickles, run_id, experiment_id)
+
+
+def bundle_from_folder(
+    folder: Path,
+    plugins: Sequence[str] = (),
+    where: str = "",
+    trust_pickles: bool = False,
+    run_id: str = "",
+    experiment_id: str = "",
+) -> ModelBundle:
+    """A zoo model folder (spec.toml, meta.json, seed<N>/) as a bundle; no tracking store needed."""
     from zoo.train.classic import FEATURES_FILE
 
+    folder = Path(folder)
+    where = where or str(folder)
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         raise TrainingError(f"{where}: no meta.json in the model folder {folder}; not a zoo final model")
     meta = json.loads(meta_path.read_text())
+    run_id = run_id or meta.get("run_id", "")
     spec = _spec_of(
         (folder / "spec.toml").read_text(), where, [*meta.get("plugins", []), *plugins], meta["spec_hash"]
     )
@@ -171,18 +187,18 @@ def _bundle_dir(
             folder / f"seed{seed}", name, where, int(seed), trust_pickles
         )
     name = stored if meta["seeds"] else name
-    run = c.get_run(run_id)
     return ModelBundle(
         spec=spec,
         spec_hash=meta["spec_hash"],
         weights=weights,
         weights_file=name,
         run_id=run_id,
-        experiment_id=run.info.experiment_id,
-        kind="final",
+        experiment_id=experiment_id,
+        kind=meta.get("kind", "final"),
         data_fingerprint=meta["data_fingerprint"],
         data_schema=meta.get("data_schema"),
         trained_until=meta.get("until", ""),
+        test_year=meta.get("test_year"),
     )
 
 
@@ -286,7 +302,12 @@ def load_model(c, target: str, plugins: Sequence[str] = (), trust_pickles: bool 
                 )
             except Exception as exc:
                 raise TrainingError(f"{target}: cannot read its files at {mv.source} ({exc})") from exc
-            return _bundle_dir(Path(folder), c, mv.run_id, plugins, target, trust_pickles)
+            folder = Path(folder)
+            if (folder / "MLmodel").is_file():  # a registered pyfunc: the zoo folder is its artifact
+                from zoo.train.pyfunc_model import ARTIFACT
+
+                folder = folder / "artifacts" / ARTIFACT
+            return _bundle_dir(folder, c, mv.run_id, plugins, target, trust_pickles)
     if target.startswith("models:/"):
         raise TrainingError(f"{target!r}: expected models:/NAME/VERSION with a version number")
     run = _run_by_id(c, target)
@@ -532,7 +553,8 @@ def log_prediction(c, bundle: ModelBundle, pred: Prediction, source: Any, target
 
 
 def register(c, target: str, name: str) -> int:
-    """Register a final run's ``model/`` folder as a new version of registered model ``name``."""
+    """Register a final run's model as a new version of ``name``: its pyfunc model (else ``model/``)."""
+    from zoo.train.pyfunc_model import PYFUNC_DIR
     from zoo.train.runner import MODEL_DIR
 
     run = _run_by_id(c, target)
@@ -559,9 +581,11 @@ def register(c, target: str, name: str) -> int:
                 )
             except Exception as exc:
                 raise ZooError(f"cannot create registered model {name!r}: {exc}") from exc
+    # The MLflow model (mlflow.pyfunc.load_model("models:/NAME/V")); runs of older zoos have only model/.
+    folder = PYFUNC_DIR if any(f.path == PYFUNC_DIR for f in c.list_artifacts(run.info.run_id)) else MODEL_DIR
     mv = c.create_model_version(
         name,
-        f"{run.info.artifact_uri}/{MODEL_DIR}",
+        f"{run.info.artifact_uri}/{folder}",
         run_id=run.info.run_id,
         tags={
             k: tags[k]

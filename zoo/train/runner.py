@@ -520,6 +520,7 @@ def collect(plan: SpecPlan, c) -> SpecResult:
         metrics = parent_metrics(score, plan.source, t.min_stocks)
         metrics.update(seed_metrics(seed_scores, plan.source, t.min_stocks))
         tracking.log_metrics(c, plan.parent_id, {**headline_metrics(metrics), **metrics})
+        _log_model(plan, c)  # the newest test year's seeds, as a loadable (pyfunc) model
     with tempfile.TemporaryDirectory() as tmp:
         pdir = Path(tmp) / "ensemble.zarr"
         tracking.save_scores(score, pdir)
@@ -544,10 +545,12 @@ MODEL_DIR = "model"
 
 
 def _log_model(plan: SpecPlan, c) -> None:
-    """Gather the spec and every seed's weights under the final run's ``model/`` (one loadable folder).
+    """Gather the spec and every seed's weights under the parent's ``model/`` (one loadable folder).
 
     Layout: ``spec.toml``, ``meta.json`` (spec hash, seeds, data fingerprint / schema / dates) and
-    ``seed<N>/`` with that seed's ``weights/`` files (``state_dict.pt`` for a network).
+    ``seed<N>/`` with that seed's ``weights/`` files (``state_dict.pt`` for a network). A final run
+    has one split; a study parent gives its newest test year's. The same folder is logged again as
+    an MLflow pyfunc model under ``pyfunc/`` (``zoo.train.pyfunc_model``).
     """
     import json
     import shutil
@@ -557,8 +560,9 @@ def _log_model(plan: SpecPlan, c) -> None:
     from zoo import runs
     from zoo.errors import TrainingError
     from zoo.specs import canonical_toml
+    from zoo.train.pyfunc_model import log_pyfunc
 
-    split = plan.splits[0]
+    split = plan.splits[-1]
     dates = np.asarray(plan.source.dates).astype("datetime64[D]")
     children = tracking.finished_children(c, plan.experiment_id, plan.parent_id, plan.spec_hash)
     tags = c.get_run(plan.parent_id).data.tags
@@ -572,6 +576,8 @@ def _log_model(plan: SpecPlan, c) -> None:
             shutil.copytree(weights, root / f"seed{seed}")
         meta = {
             "format": 1,
+            "kind": "final" if plan.final else "study",
+            "test_year": None if plan.final else int(split.test_year),
             "spec_name": plan.spec.name,
             "spec_hash": plan.spec_hash,
             "seeds": list(plan.spec.train.seeds),
@@ -587,6 +593,7 @@ def _log_model(plan: SpecPlan, c) -> None:
         }
         (root / "meta.json").write_text(json.dumps(meta, indent=1))
         c.log_artifacts(plan.parent_id, str(root), MODEL_DIR)
+        log_pyfunc(c, plan.parent_id, root)
 
 
 # --------------------------------------------------------------------------- the whole run
