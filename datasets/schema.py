@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from zoo.datasets import atomic
 from zoo.datasets.fields import FIELDS, PRICE_FIELDS  # noqa: F401  (PRICE_FIELDS re-exported)
 
 from zoo.errors import DataError
@@ -162,8 +163,6 @@ def read_store(
     ``load=False`` leaves the arrays in the store: as dask arrays, or with ``dask=False`` as lazily
     indexed ones that read just the chunks an ``isel`` touches (cheaper for a few small reads).
     """
-    from zoo.datasets import atomic
-
     path = Path(path)
     atomic.recover(path)  # an interrupted write: the store put back as before, debris named and removed
     if not path.exists():
@@ -216,8 +215,6 @@ def write_cube(
     path = Path(path)
     if path.exists() and not overwrite:
         raise DataError(f"{path}: already exists (pass overwrite to replace it)")
-    from zoo.datasets import atomic
-
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic.aside(path)
     try:
@@ -244,8 +241,6 @@ def append_variables(cube: xr.Dataset, names: Iterable[str], path: str | os.Path
         _zarr_prepare(sub.drop_vars([c for c in sub.coords if c not in sub.dims])).to_zarr(
             path, mode="a", consolidated=False, zarr_format=3
         )
-    from zoo.datasets import atomic
-
     if (Path(path) / atomic.MANIFEST).is_file():
         atomic.write_manifest(Path(path))  # the new variable's files are part of the store now
     return True

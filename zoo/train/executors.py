@@ -197,18 +197,29 @@ class DaskExecutor:
 
     def close(self) -> None:
         """Close the client, and the local cluster when this executor started it."""
+        muted = []
         if self._lost:  # the client's cancelled reconnect loop would log tracebacks; ClusterLost said it
             import logging
 
-            for name in [n for n in logging.root.manager.loggerDict if n.startswith("distributed")]:
-                logging.getLogger(name).disabled = True
+            muted = [
+                logging.getLogger(n)
+                for n in list(logging.root.manager.loggerDict)
+                if n.startswith("distributed")
+            ]
+            muted = [log for log in muted if not log.disabled]
+            for log in muted:
+                log.disabled = True
         try:
             self.client.unsubscribe_topic(fitjobs.EVENT_TOPIC)
         except Exception:  # the connection may already be gone
             pass
-        self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
+        try:
+            self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+        finally:
+            for log in muted:
+                log.disabled = False
 
     @property
     def dashboard(self) -> str:
