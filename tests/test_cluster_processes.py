@@ -176,7 +176,8 @@ def _poll(predicate, proc: subprocess.Popen, timeout: float = 180) -> None:
         except Exception:  # the driver may be creating the store right now
             pass
         time.sleep(0.3)
-    raise AssertionError("the driver finished (or timed out) before the fault could be injected")
+    said = proc.communicate(timeout=60)[1][-3000:] if proc.poll() is not None else "(still running)"
+    raise AssertionError(f"the driver finished (or timed out) before the fault could be injected: {said}")
 
 
 def _popen_driver(study, store, db: Path, extra: list[str]) -> subprocess.Popen:
