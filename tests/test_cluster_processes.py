@@ -157,6 +157,25 @@ def _same_as_serial(resumed: str, serial: str) -> None:
     assert fits and set(fits) <= set(_printed(serial)[1])
 
 
+def _same_ensembles(db: Path, serial_db: Path) -> None:
+    """Every parent's stored ensemble score equals the serial run's, bit for bit."""
+    import xarray as xr
+
+    from zoo.train import tracking
+
+    def scores(path: Path) -> dict:
+        c = tracking.client(f"sqlite:///{path}")
+        return {
+            r.info.run_name: tracking.download_scores(c, r.info.run_id, "scores/ensemble.zarr")
+            for r in _runs(path, "parent")
+        }
+
+    got, want = scores(db), scores(serial_db)
+    assert sorted(got) == sorted(want) and len(got) == 2
+    for name, score in got.items():
+        xr.testing.assert_identical(score, want[name])
+
+
 def _runs(db: Path, role: str) -> list:
     from zoo.train import tracking
 
@@ -200,6 +219,7 @@ def test_a_worker_killed_mid_fit_changes_no_printed_number(setup, cluster, tmp_p
     assert _printed(run.stdout) == _printed(serial)
     children = _runs(db, "child")
     assert sorted(r.info.status for r in children).count("FINISHED") == 4
+    _same_ensembles(db, setup[0].parent / "serial.db")
     lost = [r for r in children if r.info.status != "FINISHED"]
     assert (
         len(lost) == 1
