@@ -304,7 +304,7 @@ def load_model(c, target: str, plugins: Sequence[str] = (), trust_pickles: bool 
                 raise TrainingError(f"{target}: cannot read its files at {mv.source} ({exc})") from exc
             folder = Path(folder)
             if (folder / "MLmodel").is_file():  # a registered pyfunc: the zoo folder is its artifact
-                from zoo.train.pyfunc_model import ARTIFACT
+                from zoo.train.pyfunc_log import ARTIFACT
 
                 folder = folder / "artifacts" / ARTIFACT
             return _bundle_dir(folder, c, mv.run_id, plugins, target, trust_pickles)
@@ -554,7 +554,7 @@ def log_prediction(c, bundle: ModelBundle, pred: Prediction, source: Any, target
 
 def register(c, target: str, name: str) -> int:
     """Register a final run's model as a new version of ``name``: its pyfunc model (else ``model/``)."""
-    from zoo.train.pyfunc_model import PYFUNC_DIR
+    from zoo.train.pyfunc_log import PYFUNC_DIR
     from zoo.train.runner import MODEL_DIR
 
     run = _run_by_id(c, target)

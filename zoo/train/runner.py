@@ -550,7 +550,7 @@ def _log_model(plan: SpecPlan, c) -> None:
     Layout: ``spec.toml``, ``meta.json`` (spec hash, seeds, data fingerprint / schema / dates) and
     ``seed<N>/`` with that seed's ``weights/`` files (``state_dict.pt`` for a network). A final run
     has one split; a study parent gives its newest test year's. The same folder is logged again as
-    an MLflow pyfunc model under ``pyfunc/`` (``zoo.train.pyfunc_model``).
+    an MLflow pyfunc model under ``pyfunc/`` (``zoo.train.pyfunc_log``).
     """
     import json
     import shutil
@@ -560,7 +560,7 @@ def _log_model(plan: SpecPlan, c) -> None:
     from zoo import runs
     from zoo.errors import TrainingError
     from zoo.specs import canonical_toml
-    from zoo.train.pyfunc_model import log_pyfunc
+    from zoo.train.pyfunc_log import log_pyfunc
 
     split = plan.splits[-1]
     dates = np.asarray(plan.source.dates).astype("datetime64[D]")
