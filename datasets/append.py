@@ -25,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
-import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from zoo.datasets import atomic
 from zoo.datasets.carry import carry_at
 from zoo.datasets.ingest import (
     DERIVATION,
@@ -535,9 +535,10 @@ def _clone_links(src: Path, dst: Path) -> None:
 def _write_tail(tail: _Tail, old: xr.Dataset, path: Path, label_attrs_now: dict[str, dict]) -> None:
     """Write an append by a hard-linked clone of the store that rewrites only the tail's dates."""
     start, n = tail.start, tail.n_old
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = atomic.aside(path)
     try:
         _clone_links(path, tmp)
+        atomic.point("cloned")
         prep = _zarr_prepare(tail.cube)
         for v, attrs in label_attrs_now.items():
             prep[v].attrs = attrs
@@ -549,14 +550,12 @@ def _write_tail(tail: _Tail, old: xr.Dataset, path: Path, label_attrs_now: dict[
                 keep.isel(date=slice(0, n - start)).to_zarr(
                     tmp, region={"date": slice(start, n)}, mode="r+", consolidated=False, zarr_format=3
                 )
+                atomic.point("region-written")
             keep.isel(date=slice(n - start, None)).to_zarr(
                 tmp, append_dim="date", consolidated=False, zarr_format=3
             )
             _rewrite_undated(prep, old, tmp)
-        os_old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(path, os_old)
-        os.replace(tmp, path)
-        shutil.rmtree(os_old, ignore_errors=True)
+        atomic.swap(tmp, path)  # manifest, then the renames (atomic's module doc: what a kill leaves)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

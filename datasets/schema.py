@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import uuid
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+from zoo.datasets import atomic
 from zoo.datasets.fields import FIELDS, PRICE_FIELDS  # noqa: F401  (PRICE_FIELDS re-exported)
 
 from zoo.errors import DataError
@@ -164,8 +164,10 @@ def read_store(
     indexed ones that read just the chunks an ``isel`` touches (cheaper for a few small reads).
     """
     path = Path(path)
+    atomic.recover(path)  # an interrupted write: the store put back as before, debris named and removed
     if not path.exists():
         raise DataError(f"{path}: no such data store (create one with `zoo data synth` or `zoo data ingest`)")
+    atomic.verify(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -174,7 +176,12 @@ def read_store(
         raise DataError(f"{path}: cannot be read as a Zarr v3 cube ({type(exc).__name__}: {exc})") from exc
     cube = _normalise_coords(cube)
     if load:
-        cube = cube.load()
+        try:
+            cube = cube.load()
+        except Exception as exc:  # a damaged chunk in a store without a manifest
+            raise DataError(
+                f"{path}: a chunk cannot be read ({type(exc).__name__}: {exc}); the store is damaged"
+            ) from None
     cube.encoding["zoo_store"] = str(path.resolve())
     if validate:
         validate_cube(cube, where=str(path), deep=load)
@@ -209,20 +216,14 @@ def write_cube(
     if path.exists() and not overwrite:
         raise DataError(f"{path}: already exists (pass overwrite to replace it)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp = atomic.aside(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             prep = _zarr_prepare(cube)
             encoding = _date_chunks(prep, date_chunk) if date_chunk else None
             prep.to_zarr(tmp, mode="w", consolidated=False, zarr_format=3, encoding=encoding)
-        if path.exists():
-            old = path.with_name(f".{path.name}.old-{uuid.uuid4().hex[:8]}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
+        atomic.swap(tmp, path)  # manifest, then the renames (atomic's module doc: what a kill leaves)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -240,6 +241,8 @@ def append_variables(cube: xr.Dataset, names: Iterable[str], path: str | os.Path
         _zarr_prepare(sub.drop_vars([c for c in sub.coords if c not in sub.dims])).to_zarr(
             path, mode="a", consolidated=False, zarr_format=3
         )
+    if (Path(path) / atomic.MANIFEST).is_file():
+        atomic.write_manifest(Path(path))  # the new variable's files are part of the store now
     return True
 
 

@@ -268,9 +268,8 @@ def test_estimators_train_and_predict_through_the_runner(trained, market):
 
 
 def test_runs_log_the_model_metrics_and_resume(trained, tmp_path):
-    import joblib
-
     from zoo.tracking import runs as tracking
+    from zoo.train import estimator_io
     from zoo.train.classic import ESTIMATOR_FILE, FEATURES_FILE
 
     name, spec, src, uri, res = trained
@@ -290,12 +289,13 @@ def test_runs_log_the_model_metrics_and_resume(trained, tmp_path):
         assert history == [] and run.data.metrics["best_epoch"] == 0
     folder = Path(c.download_artifacts(run.info.run_id, "weights", str(tmp_path)))
     assert json.loads((folder / FEATURES_FILE).read_text()) == list(FEATURES)
-    model = joblib.load(folder / ESTIMATOR_FILE)  # the pickled model predicts the logged scores again
+    assert sorted(p.name for p in folder.iterdir()) == [ESTIMATOR_FILE, FEATURES_FILE]  # no pickle
+    model = estimator_io.from_json((folder / ESTIMATOR_FILE).read_text())  # data, read back, predicts again
     scores = tracking.download_scores(c, run.info.run_id, "predictions/scores.zarr")
     i = int(np.flatnonzero(src.dates == scores["date"].values[10])[0])
     (day,) = src.features([i], test=True)
     logged = scores.isel(date=10).sel(symbol=day.symbols).values
-    np.testing.assert_allclose(model.predict(day.x), logged, rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(model.predict(day.x), np.float32), logged)
     parent = c.get_run(res.parent_run_id)
     spec_text = (Path(c.download_artifacts(res.parent_run_id, "spec.toml", str(tmp_path)))).read_text()
     assert "[model.estimator]" in spec_text and parent.data.tags["zoo.spec_hash"] == spec_hash(spec)
@@ -338,3 +338,34 @@ def test_an_estimator_needs_a_cube_source():
     split = rolling_splits(src.dates, [2021], 1, 1, 3)[0]
     with pytest.raises(TrainingError, match="gives no window features; an estimator spec needs a cube"):
         fit_split(spec, src, split, 0, get_registry())
+
+
+def test_the_stored_document_scores_exactly_as_the_fitted_model(trained):
+    """``estimator.json`` read back gives the in-memory model's scores bit for bit (no pickle needed)."""
+    from zoo.registry import get_registry
+    from zoo.train import estimator_io
+    from zoo.train.classic import fit_estimator
+    from zoo.train.splits import rolling_splits
+
+    name, spec, src, _, _ = trained
+    split = rolling_splits(src.dates, [2018], 1, 1, spec.data.horizon + 1)[0]
+    ref = spec.model.estimator
+    setup = get_registry().build("estimator", ref.name, ref.params, len(FEATURES))
+    days = src.features(split.train[::3])
+    fit_estimator(setup, days, src.features(split.valid[::2]), "rank", 0)
+    x = np.concatenate([d.x for d in src.features(split.test, test=True) if d is not None])
+    stored = estimator_io.from_json(estimator_io.to_json(setup.estimator))
+    np.testing.assert_array_equal(stored.predict(x), setup.estimator.predict(x))
+    assert type(stored).__module__ == "zoo.train.estimator_io"
+
+
+def test_an_unreadable_or_unknown_estimator_is_one_line():
+    from zoo.errors import TrainingError
+    from zoo.train import estimator_io
+
+    with pytest.raises(TrainingError, match=r"^w\.json: not a readable estimator document"):
+        estimator_io.from_json('{"format": 1, "kind": "linear", "coef": {"dtype": "<f4"', "w.json")
+    with pytest.raises(TrainingError, match=r"unknown estimator kind 'pickle'"):
+        estimator_io.from_json('{"format": 1, "kind": "pickle"}')
+    with pytest.raises(TrainingError, match=r"a fitted object has no data format .* zoo stores no pickles"):
+        estimator_io.to_json(object())

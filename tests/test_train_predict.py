@@ -323,7 +323,7 @@ def test_estimator_predict_in_a_test_year_equals_the_studys_stored_test_score(ri
     for target in (res.parent_run_id, "ridge-study"):
         bundle = load_model(c, target)
         assert bundle.kind == "study" and bundle.test_year == 2020 and sorted(bundle.weights) == [0, 1]
-        assert bundle.weights_file == "estimator.joblib"
+        assert bundle.weights_file == "estimator.json"
     source = open_source(bundle.spec.data)  # a fresh source: nothing cached from the study's fits
     for date in ("2020-01-02", "2020-04-15", "2020-06-30"):  # the last: every stock unlabelled
         pred = score_date(bundle, source, date)
@@ -346,7 +346,7 @@ def test_estimator_final_run_predicts_latest_and_through_the_registry(ridge_fina
     with tempfile.TemporaryDirectory() as tmp:
         folder = runs.local_artifact(c, rid, "model", tmp)
         names = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    seeds = [f"seed{s}/{f}" for s in (0, 1) for f in ("estimator.joblib", "features.json")]
+    seeds = [f"seed{s}/{f}" for s in (0, 1) for f in ("estimator.json", "features.json")]
     assert names == ["meta.json", *seeds, "spec.toml"]
     tmp = market["tmp"]
     out, reg = tmp / "ridge.csv", tmp / "ridge-reg.csv"
@@ -384,7 +384,7 @@ def test_an_estimator_fit_on_other_features_is_refused(ridge_final, ridge_study,
     _, res = ridge_study
     rid, pid = run.info.run_id, res.parent_run_id
     now = zoo.datasets.features.FEATURES
-    assert load_model(c, rid).weights_file == "estimator.joblib"  # loads with today's features
+    assert load_model(c, rid).weights_file == "estimator.json"  # loads with today's features
     monkeypatch.setattr(zoo.datasets.features, "FEATURES", (*now, "ret_250"))
     with pytest.raises(TrainingError, match=rf"^run {rid} seed 0: .*\(new: ret_250\); retrain"):
         load_model(c, rid)
@@ -399,3 +399,119 @@ def test_an_estimator_fit_on_other_features_is_refused(ridge_final, ridge_study,
     monkeypatch.setattr(zoo.datasets.features, "FEATURES", now[::-1])
     with pytest.raises(TrainingError, match="the same names in another order"):
         load_model(c, pid)
+
+
+# --------------------------------------------------------------------------- no pickles
+
+
+class _Planted:
+    """Unpickling this calls ``open(path, "w")``: a file appears if anything unpickles it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+def _artifact_dir(c, run_id: str, path: str) -> Path:
+    from urllib.parse import unquote, urlparse
+
+    root = c.get_run(run_id).info.artifact_uri
+    return Path(unquote(urlparse(root).path) if root.startswith("file://") else root) / path
+
+
+def test_predict_never_unpickles_a_planted_estimator(ridge_final, market, monkeypatch, capsys):
+    """An older zoo's (or an attacker's) estimator.joblib is refused; it runs only with --trust-pickles."""
+    import pickle
+    import shutil
+
+    from zoo.cli import main
+
+    uri, c, run = ridge_final
+    rid = run.info.run_id
+    model = _artifact_dir(c, rid, "model")
+    marker = market["tmp"] / "pwned.txt"
+    saved = market["tmp"] / "model-saved"
+    shutil.copytree(model, saved)
+    try:
+        for seed in (0, 1):  # the store as an older zoo (or anyone who can write to it) left it
+            (model / f"seed{seed}" / "estimator.json").unlink()
+            (model / f"seed{seed}" / "estimator.joblib").write_bytes(pickle.dumps(_Planted(marker)))
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        out = market["tmp"] / "planted.csv"
+        assert main(["predict", rid, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert not marker.exists() and not out.exists()
+        assert len(err.strip().splitlines()) == 1, err
+        assert "estimator.joblib" in err and "zoo train SPEC --final" in err and "--trust-pickles" in err
+        # the same store, trusted explicitly: the pickle runs (so the refusal above is what kept it out)
+        assert main(["predict", rid, "--out", str(out), "--trust-pickles"]) == 2
+        capsys.readouterr()
+        assert marker.exists()
+    finally:
+        shutil.rmtree(model)
+        shutil.copytree(saved, model)
+        marker.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- MLflow pyfunc models
+
+
+def _pyfunc_files(c, run_id: str) -> list[str]:
+    folder = _artifact_dir(c, run_id, "pyfunc")
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("which", ["gru", "ridge"])
+def test_a_registered_pyfunc_scores_a_date_as_zoo_predict_does(which, final_run, ridge_final, market, capsys):
+    """``mlflow.pyfunc.load_model("models:/NAME/1")`` outside zoo's CLI: zoo predict's numbers, no pickle."""
+    import mlflow.pyfunc
+
+    from zoo.cli import main
+
+    uri, c, run = final_run if which == "gru" else ridge_final
+    rid = run.info.run_id
+    files = _pyfunc_files(c, rid)
+    assert "MLmodel" in files and "artifacts/model/meta.json" in files
+    assert not [f for f in files if f.endswith((".pkl", ".pickle", ".joblib"))], files
+    name = f"{which}-pyfunc"
+    date = str(pd.Timestamp(market["cube"]["date"].values[-5]).date())
+    out = market["tmp"] / f"{which}-pyfunc.csv"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MLFLOW_TRACKING_URI", uri)
+    try:
+        assert main(["register", rid, "--name", name]) == 0
+        assert f"models:/{name}/1" in capsys.readouterr().out
+        assert main(["predict", f"models:/{name}/1", "--date", date, "--out", str(out)]) == 0
+        capsys.readouterr()
+        mlflow.set_tracking_uri(uri)
+        model = mlflow.pyfunc.load_model(f"models:/{name}/1")
+        inputs = model.metadata.get_input_schema().input_names()
+        got = model.predict(pd.DataFrame({"date": [date], "store": [str(market["full"])]}))
+        default = model.predict(pd.DataFrame({"date": [date]}))  # the store it was trained on
+    finally:
+        mp.undo()
+    assert inputs == ["date", "store"]
+    want = pd.read_csv(out)
+    assert list(got.columns) == ["date", "symbol", "score", "rank", "percentile"]
+    assert (got["date"] == date).all() and len(got) == len(want) >= 10
+    np.testing.assert_array_equal(got["symbol"].to_numpy(), want["symbol"].to_numpy())
+    np.testing.assert_array_equal(got["score"].to_numpy(), want["score"].to_numpy(np.float32))
+    np.testing.assert_array_equal(got["rank"].to_numpy(), want["rank"].to_numpy())
+    pd.testing.assert_frame_equal(default, got)
+
+
+def test_a_study_parent_logs_a_pyfunc_of_its_newest_test_year(ridge_study, market):
+    import mlflow.pyfunc
+
+    from zoo.train.data import open_source
+    from zoo.train.predict import load_model, score_date
+
+    c, res = ridge_study
+    model = mlflow.pyfunc.load_model(str(_artifact_dir(c, res.parent_run_id, "pyfunc")))
+    got = model.predict(pd.DataFrame({"date": ["2020-04-15"]}))
+    bundle = load_model(c, res.parent_run_id)  # what zoo predict PARENT scores with
+    want = score_date(bundle, open_source(bundle.spec.data), "2020-04-15").table
+    np.testing.assert_array_equal(got["score"].to_numpy(), want["score"].to_numpy())
+    np.testing.assert_array_equal(got["symbol"].to_numpy(), want["symbol"].to_numpy())

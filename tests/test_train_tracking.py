@@ -131,7 +131,7 @@ def test_run_logs_layout_and_resumes_without_redoing(uri, tmp_path):
         assert f"rank_icir_{h}d" in parent.data.metrics and f"ic_win_rate_{h}d" in parent.data.metrics
     assert parent.data.metrics["rank_ic_10d"] > 0.2  # the planted signal is strong
     top = {a.path for a in c.list_artifacts(parent.info.run_id)}
-    assert top == {"spec.toml", "scores"}
+    assert top == {"spec.toml", "scores", "model", "pyfunc"}  # newest test year: model/ and MLflow pyfunc/
     spec_text = open(c.download_artifacts(parent.info.run_id, "spec.toml", str(tmp_path))).read()
     assert 'name = "gru"' in spec_text
     ens = tracking.download_scores(c, parent.info.run_id, "scores/ensemble.zarr")

@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except ZooError as exc:
         typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        hint = resume_hint(argv) if getattr(exc, "resumable", False) else None
+        if hint:  # e.g. the Dask scheduler went away: the same command picks up where it stopped
+            typer.echo(hint.splitlines()[0], err=True)
         return 2
     except KeyboardInterrupt:
         _interrupted(argv)

@@ -24,6 +24,11 @@ def _predict(
     data: str = typer.Option(None, "--data", help="Data store to score [the one the model was trained on]."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto [the spec's train.device]."),
     uri: str = typer.Option(None, "--uri", help=URI_HELP),
+    trust_pickles: bool = typer.Option(
+        False,
+        "--trust-pickles",
+        help="Also load an older zoo's pickled estimator (estimator.joblib); it runs any code stored in it.",
+    ),
 ) -> None:
     """Score every eligible stock on a date with a logged model's seeds (ensembled); write and log it."""
     import attrs
@@ -35,7 +40,7 @@ def _predict(
 
     uri = uri or tracking.tracking_uri()
     c = tracking.client(uri)
-    bundle = zp.load_model(c, target, plugins_of(ctx))
+    bundle = zp.load_model(c, target, plugins_of(ctx), trust_pickles)
     data_spec = bundle.spec.data if not data else attrs.evolve(bundle.spec.data, store=data)
     source = open_source(data_spec)
     pred = zp.score_date(bundle, source, date, device)

@@ -254,20 +254,48 @@ def _server(
     folder: Path = typer.Option(Path("."), "--folder", help="Where mlflow.db and mlartifacts/ live."),
     host: str = typer.Option("127.0.0.1", "--host", help="Listen address (default loopback only)."),
     port: int = typer.Option(5000, "--port", help="Port (0: a free one)."),
+    credentials: Path = typer.Option(
+        None,
+        "--credentials",
+        help="Owner-only file with USER:PASSWORD [$MLFLOW_TRACKING_USERNAME, $MLFLOW_TRACKING_PASSWORD].",
+    ),
+    auth: bool = typer.Option(False, "--auth", help="Require a login on a loopback address too."),
+    insecure: bool = typer.Option(
+        False, "--insecure", help="Serve a non-loopback address without a login (anyone can read and write)."
+    ),
 ) -> None:
-    """A tracking server for a cluster: sqlite + served artifacts in FOLDER; prints the URI to use."""
-    from zoo.train.ui import HOST, interrupt_on_termination, start_tracking_server
+    """A tracking server for a cluster: sqlite + served artifacts in FOLDER; prints the URI to use.
+
+    On any address but loopback it requires a login (MLflow's basic-auth app) unless --insecure.
+    """
+    from zoo.errors import ZooError
+    from zoo.train import server_auth
+    from zoo.train.ui import interrupt_on_termination, start_tracking_server
 
     interrupt_on_termination()
-    if host != HOST:
+    locked = auth or not (server_auth.is_loopback(host) or insecure)
+    creds = server_auth.read_credentials(credentials) if locked else None
+    if locked and creds is None:
+        raise ZooError(
+            f"zoo server --host {host}: "
+            + ("--auth" if auth else "a server others can reach")
+            + " needs a login; set "
+            f"{server_auth.USER_ENV} and {server_auth.PASSWORD_ENV} (or --credentials FILE with "
+            f"USER:PASSWORD), or pass --insecure to serve every run to anyone who can reach the port"
+        )
+    if not locked and not server_auth.is_loopback(host):
         typer.echo(
-            f"warning: the MLflow server will listen on {host} with no authentication: anyone who can "
-            f"reach it can read and change every run. Put it behind a proxy or MLflow's basic-auth app "
-            f"(docs/distributed.md).",
+            f"warning: --insecure: the MLflow server listens on {host} with no login: anyone who can "
+            f"reach it can read and change every run (docs/security.md).",
             err=True,
         )
     # A first start creates the database and imports MLflow's server app: minutes on a busy machine.
-    server = start_tracking_server(folder, host, port, timeout=600, log_dir=folder)
+    server = start_tracking_server(folder, host, port, timeout=600, log_dir=folder, auth=creds)
+    if creds is not None:
+        typer.echo(
+            f"login required: clients set {server_auth.USER_ENV}={creds.username} and "
+            f"{server_auth.PASSWORD_ENV} (never on a command line)"
+        )
     typer.echo(f"MLflow tracking server: {server.url}   (Ctrl-C to stop; log: {server.log_path})")
     typer.echo(f"use it with: --uri {server.url}   or   export MLFLOW_TRACKING_URI={server.url}")
     server.wait()

@@ -22,11 +22,15 @@ import torch
 
 from zoo.errors import TrainingError
 from zoo.interfaces import ESTIMATOR, EstimatorSetup, ValidationSet
+from zoo.train import estimator_io
 from zoo.train.labels import normalize_labels
 from zoo.train.trainer import FitResult
 
-#: The fitted estimator's artifact inside the child run's ``weights/`` folder, and its feature names.
-ESTIMATOR_FILE, FEATURES_FILE = "estimator.joblib", "features.json"
+#: The fitted estimator's artifact inside the child run's ``weights/`` folder (a data document,
+#: ``zoo.train.estimator_io``), and its feature names.
+ESTIMATOR_FILE, FEATURES_FILE = "estimator.json", "features.json"
+#: What zoo before 0.3.1 wrote instead (``joblib.dump``: a pickle); read only with ``--trust-pickles``.
+PICKLED_ESTIMATOR_FILE = "estimator.joblib"
 
 
 def is_classic(spec) -> bool:
@@ -155,13 +159,11 @@ def predict_estimator(
     ]
 
 
-def save_estimator(estimator: Any, folder: Path) -> None:
-    """Write the fitted estimator (joblib) and its feature names (JSON, column order) into ``folder``."""
-    import joblib
-
+def save_estimator(document: str, folder: Path) -> None:
+    """Write the estimator's data document and its feature names (JSON, column order) into ``folder``."""
     from zoo.datasets.features import FEATURES
 
-    joblib.dump(estimator, Path(folder) / ESTIMATOR_FILE)
+    (Path(folder) / ESTIMATOR_FILE).write_text(document)
     (Path(folder) / FEATURES_FILE).write_text(json.dumps(list(FEATURES)))
 
 
@@ -199,5 +201,8 @@ def fit_split(
         label_clip_mad=float(getattr(loss_fn, "label_clip_mad", 0.0)),
         desc=desc,
     )
-    preds = predict_estimator(setup.estimator, source.features(split.test, test=True))
-    return result, preds, lambda folder: save_estimator(setup.estimator, folder)
+    # The test year is scored by the stored document read back, so what is logged is what scored.
+    document = estimator_io.to_json(setup.estimator, desc)
+    stored = estimator_io.from_json(document, f"{desc}: {ESTIMATOR_FILE}")
+    preds = predict_estimator(stored, source.features(split.test, test=True))
+    return result, preds, lambda folder: save_estimator(document, folder)

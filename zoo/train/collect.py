@@ -93,6 +93,7 @@ def collect(plan: SpecPlan, c) -> SpecResult:
         metrics = parent_metrics(score, plan.source, t.min_stocks)
         metrics.update(seed_metrics(seed_scores, plan.source, t.min_stocks))
         tracking.log_metrics(c, plan.parent_id, {**headline_metrics(metrics), **metrics})
+        log_model(plan, c)  # the newest test year's seeds, as a loadable (pyfunc) model
     with tempfile.TemporaryDirectory() as tmp:
         pdir = Path(tmp) / "ensemble.zarr"
         tracking.save_scores(score, pdir)

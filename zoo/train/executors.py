@@ -75,6 +75,13 @@ def worker_environ() -> dict[str, Any]:
     return env
 
 
+class ClusterLost(TrainingError):
+    """The Dask scheduler went away in the middle of a run; rerunning the command resumes it."""
+
+    #: ``zoo``'s entry point prints the command that resumes after the message.
+    resumable = True
+
+
 class SerialExecutor:
     """Run each job in the driver when it is submitted; events reach the driver as they happen."""
 
@@ -172,6 +179,7 @@ class DaskExecutor:
             self.client = Client(self.cluster)
         self._events: queue.SimpleQueue = queue.SimpleQueue()
         self._on_event: OnEvent | None = None
+        self._lost = False
         self.max_in_flight = sys.maxsize  # the scheduler queues and balances; the driver submits all
 
     def start(self, on_event: OnEvent) -> None:
@@ -204,8 +212,20 @@ class DaskExecutor:
             wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED")
         except TimeoutError:
             pass
+        except cf.CancelledError:  # cancelled futures (a lost scheduler: checked below)
+            if self.client.status == "running":
+                raise
         self.drain()
-        return [f for f in futures if f.done()]
+        done = [f for f in futures if f.done()]
+        if any(f.status == "cancelled" for f in done) and self.client.status != "running":
+            # The scheduler is gone (stopped, crashed, unreachable): every queued fit is lost with it.
+            self._lost = True
+            raise ClusterLost(
+                f"lost the Dask scheduler {self.client.scheduler.address} ({self.client.status}); "
+                f"{sum(not f.done() or f.status == 'cancelled' for f in futures)} fit(s) did not finish, "
+                f"every finished one is kept in MLflow"
+            )
+        return done
 
     def cancel(self, futures: Sequence[Any]) -> None:
         """Cancel queued and running jobs (a running fit on a remote worker finishes unobserved)."""
@@ -214,13 +234,29 @@ class DaskExecutor:
 
     def close(self) -> None:
         """Close the client, and the local cluster when this executor started it."""
+        muted = []
+        if self._lost:  # the client's cancelled reconnect loop would log tracebacks; ClusterLost said it
+            import logging
+
+            muted = [
+                logging.getLogger(n)
+                for n in list(logging.root.manager.loggerDict)
+                if n.startswith("distributed")
+            ]
+            muted = [log for log in muted if not log.disabled]
+            for log in muted:
+                log.disabled = True
         try:
             self.client.unsubscribe_topic(fitjobs.EVENT_TOPIC)
         except Exception:  # the connection may already be gone
             pass
-        self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
+        try:
+            self.client.close()
+            if self.cluster is not None:
+                self.cluster.close()
+        finally:
+            for log in muted:
+                log.disabled = False
 
     @property
     def dashboard(self) -> str:

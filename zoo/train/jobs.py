@@ -24,7 +24,8 @@ import attrs
 import numpy as np
 import xarray as xr
 
-from zoo.errors import TrainingError
+from zoo import faults
+from zoo.errors import TrainingError, ZooError
 from zoo.train.splits import Split
 
 #: Dask event topic carrying run_fit's progress events to the driver.
@@ -315,7 +316,7 @@ def classic_fit(ctx: FitContext) -> FitProduct:
     if not preds:
         raise TrainingError(f"test year {ctx.split.test_year}: no day had an eligible stock")
     with tempfile.TemporaryDirectory() as tmp:
-        save_model(Path(tmp))  # estimator.joblib + features.json
+        save_model(Path(tmp))  # estimator.json (data, no pickle) + features.json
         files = {f"weights/{p.relative_to(tmp)}": p.read_bytes() for p in Path(tmp).rglob("*") if p.is_file()}
     return FitProduct(
         score=stitch(preds, ctx.source.symbols),
@@ -345,6 +346,24 @@ def fit_body(spec: Any) -> FitBody:
     return classic_fit if classic.is_classic(spec) else neural_fit
 
 
+def dask_worker_name() -> str | None:
+    """The Dask worker running this code, as ``NAME (ADDRESS)``; None outside a worker."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return None
+    name = str(worker.name)
+    return worker.address if name == worker.address else f"{name} ({worker.address})"
+
+
+def _on_worker(exc: ZooError) -> ZooError:
+    """``exc`` with the Dask worker's name in front (unchanged outside a worker)."""
+    where = dask_worker_name()
+    return exc if where is None else type(exc)(f"on Dask worker {where}: {exc}")
+
+
 def run_fit(job: FitJob) -> FitOutcome:
     """Run one job from its values alone: open (or reuse) spec and data, fit, score the test year."""
     from zoo.evaluation.ic import ic_of
@@ -352,7 +371,10 @@ def run_fit(job: FitJob) -> FitOutcome:
     from zoo.train.threads import ThreadPolicy
 
     t0 = time.perf_counter()
-    spec = job_spec(job)
+    try:
+        spec = job_spec(job)
+    except ZooError as exc:  # e.g. a plugin this worker cannot import: say which worker
+        raise _on_worker(exc) from None
     source = job_source(job, spec)
     t_open = time.perf_counter() - t0
     host, pid = socket.gethostname(), os.getpid()
@@ -363,6 +385,7 @@ def run_fit(job: FitJob) -> FitOutcome:
 
     def on_epoch(epoch: int, row: Mapping[str, float]) -> None:
         emit("epoch", job.key, epoch=int(epoch), row={k: float(v) for k, v in row.items()})
+        faults.point("fit-epoch")  # tests: a worker killed in the middle of a fit
         threads.update()
 
     t1 = time.perf_counter()

@@ -1,4 +1,4 @@
-"""The deployable model of a final run: spec and every seed's weights in one ``model/`` artifact folder."""
+"""The deployable model of a parent run: spec and every seed's weights in `model/`, also as a pyfunc model."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ MODEL_DIR = "model"
 
 
 def log_model(plan: SpecPlan, c) -> None:
-    """Gather the spec and every seed's weights under the final run's ``model/`` (one loadable folder).
+    """Gather the spec and every seed's weights under the parent's ``model/`` (one loadable folder).
 
     Layout: ``spec.toml``, ``meta.json`` (spec hash, seeds, data fingerprint / schema / dates) and
-    ``seed<N>/`` with that seed's ``weights/`` files (``state_dict.pt`` for a network).
+    ``seed<N>/`` with that seed's ``weights/`` files (``state_dict.pt`` for a network). A final run
+    has one split; a study parent gives its newest test year's. The same folder is logged again as
+    an MLflow pyfunc model under ``pyfunc/`` (``zoo.train.pyfunc_model``).
     """
     import json
     import shutil
@@ -27,7 +29,9 @@ def log_model(plan: SpecPlan, c) -> None:
     from zoo.specs import canonical_toml
     from zoo.tracking import store as runs
 
-    split = plan.splits[0]
+    from zoo.train.pyfunc_log import log_pyfunc
+
+    split = plan.splits[-1]
     dates = np.asarray(plan.source.dates).astype("datetime64[D]")
     children = tracking.finished_children(c, plan.experiment_id, plan.parent_id, plan.spec_hash)
     tags = c.get_run(plan.parent_id).data.tags
@@ -41,6 +45,8 @@ def log_model(plan: SpecPlan, c) -> None:
             shutil.copytree(weights, root / f"seed{seed}")
         meta = {
             "format": 1,
+            "kind": "final" if plan.final else "study",
+            "test_year": None if plan.final else int(split.test_year),
             "spec_name": plan.spec.name,
             "spec_hash": plan.spec_hash,
             "seeds": list(plan.spec.train.seeds),
@@ -56,3 +62,4 @@ def log_model(plan: SpecPlan, c) -> None:
         }
         (root / "meta.json").write_text(json.dumps(meta, indent=1))
         c.log_artifacts(plan.parent_id, str(root), MODEL_DIR)
+        log_pyfunc(c, plan.parent_id, root)

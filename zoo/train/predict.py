@@ -3,7 +3,9 @@
 A network is rebuilt from its logged spec and each seed's ``state_dict``; the day is the training
 pipeline's own (``CubeSource.test_day``: the same eligibility, windows and ctx as a test day), scored
 by the trainer's ``predict``. An estimator (classic) spec loads each seed's fitted
-``estimator.joblib`` (its logged feature names must still be ``datasets.features.FEATURES``) and
+``estimator.json`` (a data document, ``zoo.train.estimator_io``: nothing read back is unpickled; a
+pickled ``estimator.joblib`` of an older zoo is refused unless the caller trusts pickles; its logged
+feature names must still be ``datasets.features.FEATURES``) and
 scores the day's window features from ``CubeSource.features(..., test=True)``, as a test day of
 ``zoo.train.classic.fit_split``, by ``classic.predict_estimator``. Either way each seed's scores are
 neutralised as ``run_fit`` does (``train.neutralize_scores``) and ensembled as training does
@@ -46,8 +48,8 @@ class ModelBundle:
     spec_hash: str
     #: seed -> the bytes of that seed's ``weights_file``.
     weights: dict[int, bytes]
-    #: ``state_dict.pt`` (a network: ``torch.save(state_dict)``) or ``estimator.joblib`` (an
-    #: estimator spec: ``joblib.dump`` of the fitted model), :func:`weights_file` of the spec.
+    #: ``state_dict.pt`` (a network: ``torch.save(state_dict)``), ``estimator.json`` (an estimator
+    #: spec's data document), or ``estimator.joblib`` (an older zoo's pickle, only when trusted).
     weights_file: str
     #: The run the weights come from (the final run, or the study's parent run).
     run_id: str
@@ -91,10 +93,32 @@ def _spec_of(text: str, where: str, plugins: Sequence[str], logged_hash: str | N
 
 
 def weights_file(spec: Any) -> str:
-    """The file each seed's ``weights/`` holds for ``spec``: an estimator's joblib, else a state_dict."""
+    """The file each seed's ``weights/`` holds for ``spec``: an estimator's document, else a state_dict."""
     from zoo.train.classic import ESTIMATOR_FILE, is_classic
 
     return ESTIMATOR_FILE if is_classic(spec) else STATE_DICT_FILE
+
+
+def seed_weights(
+    folder: Path, name: str, where: str, seed: int, trust_pickles: bool = False
+) -> tuple[str, bytes]:
+    """``(file name, bytes)`` of one seed's weights in ``folder``; an older zoo's pickle only if trusted."""
+    from zoo.train.classic import PICKLED_ESTIMATOR_FILE
+
+    path = folder / name
+    if path.is_file():
+        return name, path.read_bytes()
+    legacy = folder / PICKLED_ESTIMATOR_FILE
+    if name != STATE_DICT_FILE and legacy.is_file():
+        if trust_pickles:
+            return PICKLED_ESTIMATOR_FILE, legacy.read_bytes()
+        raise TrainingError(
+            f"{where}: seed {seed} stores its estimator as a pickle ({PICKLED_ESTIMATOR_FILE}, written by "
+            f"zoo before 0.3.1), which zoo no longer loads: loading a pickle runs whatever code is in it. "
+            f"Retrain it with this zoo (zoo train SPEC --final, or rerun the study) to store {name}, or "
+            f"pass --trust-pickles if you trust everyone who can write to this store"
+        )
+    raise TrainingError(f"{where}: seed {seed} has no {name} in {folder}")
 
 
 def _check_features(text: str, run_id: str, seed: int) -> None:
@@ -122,45 +146,63 @@ def _check_features(text: str, run_id: str, seed: int) -> None:
     )
 
 
-def _bundle_dir(folder: Path, c, run_id: str, plugins: Sequence[str], where: str) -> ModelBundle:
+def _bundle_dir(
+    folder: Path, c, run_id: str, plugins: Sequence[str], where: str, trust_pickles: bool = False
+) -> ModelBundle:
     """A final run's ``model/`` folder (or a registered copy of it) as a bundle."""
+    experiment_id = c.get_run(run_id).info.experiment_id
+    return bundle_from_folder(folder, plugins, where, trust_pickles, run_id, experiment_id)
+
+
+def bundle_from_folder(
+    folder: Path,
+    plugins: Sequence[str] = (),
+    where: str = "",
+    trust_pickles: bool = False,
+    run_id: str = "",
+    experiment_id: str = "",
+) -> ModelBundle:
+    """A zoo model folder (spec.toml, meta.json, seed<N>/) as a bundle; no tracking store needed."""
     from zoo.train.classic import FEATURES_FILE
 
+    folder = Path(folder)
+    where = where or str(folder)
     meta_path = folder / "meta.json"
     if not meta_path.is_file():
         raise TrainingError(f"{where}: no meta.json in the model folder {folder}; not a zoo final model")
     meta = json.loads(meta_path.read_text())
+    run_id = run_id or meta.get("run_id", "")
     spec = _spec_of(
         (folder / "spec.toml").read_text(), where, [*meta.get("plugins", []), *plugins], meta["spec_hash"]
     )
     name = weights_file(spec)
     weights = {}
     for seed in meta["seeds"]:
-        path = folder / f"seed{seed}" / name
-        if not path.is_file():
-            raise TrainingError(f"{where}: seed {seed} has no {name} in {folder}")
         if name != STATE_DICT_FILE:
             features = folder / f"seed{seed}" / FEATURES_FILE
             if not features.is_file():
                 raise TrainingError(f"{where}: seed {seed} has no {FEATURES_FILE} in {folder}")
             _check_features(features.read_text(), run_id, int(seed))
-        weights[int(seed)] = path.read_bytes()
-    run = c.get_run(run_id)
+        stored, weights[int(seed)] = seed_weights(
+            folder / f"seed{seed}", name, where, int(seed), trust_pickles
+        )
+    name = stored if meta["seeds"] else name
     return ModelBundle(
         spec=spec,
         spec_hash=meta["spec_hash"],
         weights=weights,
         weights_file=name,
         run_id=run_id,
-        experiment_id=run.info.experiment_id,
-        kind="final",
+        experiment_id=experiment_id,
+        kind=meta.get("kind", "final"),
         data_fingerprint=meta["data_fingerprint"],
         data_schema=meta.get("data_schema"),
         trained_until=meta.get("until", ""),
+        test_year=meta.get("test_year"),
     )
 
 
-def _final_bundle(c, run, plugins: Sequence[str]) -> ModelBundle:
+def _final_bundle(c, run, plugins: Sequence[str], trust_pickles: bool = False) -> ModelBundle:
     from zoo.train.packaging import MODEL_DIR
 
     rid = run.info.run_id
@@ -168,10 +210,10 @@ def _final_bundle(c, run, plugins: Sequence[str]) -> ModelBundle:
         raise TrainingError(f"final run {rid} is {run.info.status}, not FINISHED; rerun zoo train --final")
     with tempfile.TemporaryDirectory() as tmp:
         folder = runs.local_artifact(c, rid, MODEL_DIR, tmp, TrainingError)
-        return _bundle_dir(folder, c, rid, plugins, f"run {rid}")
+        return _bundle_dir(folder, c, rid, plugins, f"run {rid}", trust_pickles)
 
 
-def _study_bundle(c, parent, plugins: Sequence[str]) -> ModelBundle:
+def _study_bundle(c, parent, plugins: Sequence[str], trust_pickles: bool = False) -> ModelBundle:
     """The seeds of a study parent's newest test year that finished."""
     from zoo.tracking import runs as tracking
     from zoo.train.classic import FEATURES_FILE
@@ -186,15 +228,16 @@ def _study_bundle(c, parent, plugins: Sequence[str]) -> ModelBundle:
         if not done:
             raise TrainingError(f"run {pid} ({tags.get('zoo.spec_name')}) has no finished (year, seed) fit")
         year = max(y for y, _ in done)
-        weights, valid_end = {}, ""
+        weights, valid_end, stored = {}, "", name
         for (y, seed), child in sorted(done.items()):
             if y != year:
                 continue
             cid = child.info.run_id
+            folder = runs.local_artifact(c, cid, "weights", tmp, TrainingError)
             if name != STATE_DICT_FILE:
                 features = runs.local_artifact(c, cid, f"weights/{FEATURES_FILE}", tmp, TrainingError)
                 _check_features(features.read_text(), pid, seed)
-            weights[seed] = runs.local_artifact(c, cid, f"weights/{name}", tmp, TrainingError).read_bytes()
+            stored, weights[seed] = seed_weights(folder, name, f"run {cid}", seed, trust_pickles)
             found = re.search(r"valid \S+?\.\.(\S+)", child.data.params.get("split", ""))
             valid_end = found.group(1) if found else ""
     schema = tags.get("zoo.data_schema")
@@ -202,7 +245,7 @@ def _study_bundle(c, parent, plugins: Sequence[str]) -> ModelBundle:
         spec=spec,
         spec_hash=tags.get("zoo.spec_hash", ""),
         weights=weights,
-        weights_file=name,
+        weights_file=stored,
         run_id=pid,
         experiment_id=exp,
         kind="study",
@@ -233,12 +276,13 @@ def _run_by_id(c, target: str):
         return None
 
 
-def load_model(c, target: str, plugins: Sequence[str] = ()) -> ModelBundle:
+def load_model(c, target: str, plugins: Sequence[str] = (), trust_pickles: bool = False) -> ModelBundle:
     """The model ``target`` names: ``models:/NAME/VERSION``, a run id, or an experiment (study) name.
 
     A final run gives its ``model/`` folder; a study's parent (or child) run gives the seeds of its
     newest test year; an experiment name gives its newest finished final run, else its one spec's
-    newest parent (several specs: name the run id).
+    newest parent (several specs: name the run id). ``trust_pickles``: also load an older zoo's
+    pickled estimator (``estimator.joblib``), which runs any code stored in it.
     """
     m = MODEL_URI.fullmatch(target)
     if m:
@@ -258,27 +302,32 @@ def load_model(c, target: str, plugins: Sequence[str] = ()) -> ModelBundle:
                 )
             except Exception as exc:
                 raise TrainingError(f"{target}: cannot read its files at {mv.source} ({exc})") from exc
-            return _bundle_dir(Path(folder), c, mv.run_id, plugins, target)
+            folder = Path(folder)
+            if (folder / "MLmodel").is_file():  # a registered pyfunc: the zoo folder is its artifact
+                from zoo.train.pyfunc_log import ARTIFACT
+
+                folder = folder / "artifacts" / ARTIFACT
+            return _bundle_dir(folder, c, mv.run_id, plugins, target, trust_pickles)
     if target.startswith("models:/"):
         raise TrainingError(f"{target!r}: expected models:/NAME/VERSION with a version number")
     run = _run_by_id(c, target)
     if run is not None:
         if run.data.tags.get("zoo.role") == "final":
-            return _final_bundle(c, run, plugins)
+            return _final_bundle(c, run, plugins, trust_pickles)
         parent = runs.parent_of(c, run)
         if parent.data.tags.get("zoo.role") == "final":
-            return _final_bundle(c, parent, plugins)
-        return _study_bundle(c, parent, plugins)
+            return _final_bundle(c, parent, plugins, trust_pickles)
+        return _study_bundle(c, parent, plugins, trust_pickles)
     exp = c.get_experiment_by_name(target)
     if exp is not None:
         final = _newest_final(c, exp.experiment_id)
         if final is not None:
-            return _final_bundle(c, final, plugins)
+            return _final_bundle(c, final, plugins, trust_pickles)
     parents = runs.resolve_parents(c, target, TrainingError).runs
     if len(parents) > 1:
         names = {p.data.tags.get("zoo.spec_name", p.info.run_name): p.info.run_id for p in parents}
         raise TrainingError(f"study {target!r} has {len(parents)} specs; name one by its run id: {names}")
-    return _study_bundle(c, parents[0], plugins)
+    return _study_bundle(c, parents[0], plugins, trust_pickles)
 
 
 # --------------------------------------------------------------------------- scoring a date
@@ -407,9 +456,8 @@ def _estimator_scorer(
     bundle: ModelBundle, source: Any, i: int, refuse_if_too_few: Callable[[int], None]
 ) -> SeedScorer:
     """Each seed's fitted estimator on day ``i``'s window features, as ``classic.fit_split`` scores a test."""
-    import joblib
-
-    from zoo.train.classic import predict_estimator
+    from zoo.train import estimator_io
+    from zoo.train.classic import PICKLED_ESTIMATOR_FILE, predict_estimator
 
     if not hasattr(source, "features"):
         raise TrainingError(
@@ -422,12 +470,17 @@ def _estimator_scorer(
     refuse_if_too_few(len(day.symbols) if day is not None else source.n_eligible(i))
 
     def score(seed: int, blob: bytes) -> list[tuple[np.datetime64, np.ndarray, np.ndarray]]:
+        where = f"run {bundle.run_id} seed {seed}: {bundle.weights_file}"
+        if bundle.weights_file != PICKLED_ESTIMATOR_FILE:
+            return predict_estimator(estimator_io.from_json(blob, where), days)
+        import joblib  # only reached with --trust-pickles (load_model refuses a pickle otherwise)
+
         try:
             estimator = joblib.load(io.BytesIO(blob))
         except Exception as exc:  # a pickle can fail in many ways (a missing module, a bad file)
-            raise TrainingError(
-                f"run {bundle.run_id} seed {seed}: cannot load its {bundle.weights_file} ({exc})"
-            ) from None
+            raise TrainingError(f"{where}: cannot load it ({exc})") from None
+        if not callable(getattr(estimator, "predict", None)):
+            raise TrainingError(f"{where}: unpickled a {type(estimator).__name__}, not a fitted estimator")
         return predict_estimator(estimator, days)
 
     return score
@@ -500,7 +553,8 @@ def log_prediction(c, bundle: ModelBundle, pred: Prediction, source: Any, target
 
 
 def register(c, target: str, name: str) -> int:
-    """Register a final run's ``model/`` folder as a new version of registered model ``name``."""
+    """Register a final run's model as a new version of ``name``: its pyfunc model (else ``model/``)."""
+    from zoo.train.pyfunc_log import PYFUNC_DIR
     from zoo.train.packaging import MODEL_DIR
 
     run = _run_by_id(c, target)
@@ -527,9 +581,11 @@ def register(c, target: str, name: str) -> int:
                 )
             except Exception as exc:
                 raise ZooError(f"cannot create registered model {name!r}: {exc}") from exc
+    # The MLflow model (mlflow.pyfunc.load_model("models:/NAME/V")); runs of older zoos have only model/.
+    folder = PYFUNC_DIR if any(f.path == PYFUNC_DIR for f in c.list_artifacts(run.info.run_id)) else MODEL_DIR
     mv = c.create_model_version(
         name,
-        f"{run.info.artifact_uri}/{MODEL_DIR}",
+        f"{run.info.artifact_uri}/{folder}",
         run_id=run.info.run_id,
         tags={
             k: tags[k]

@@ -106,12 +106,18 @@ def start_ui(
 
 
 def start_tracking_server(
-    folder: Path, host: str = HOST, port: int = 0, timeout: float = 90.0, log_dir: Path | None = None
+    folder: Path,
+    host: str = HOST,
+    port: int = 0,
+    timeout: float = 90.0,
+    log_dir: Path | None = None,
+    auth=None,
 ) -> UIServer:
     """``mlflow server`` for a cluster: sqlite ``folder/mlflow.db``, artifacts served from ``mlartifacts/``.
 
     Clients (drivers, workers, the UI) then need only the HTTP address: the server proxies artifacts
     (``--serve-artifacts``), so nothing but the server touches the database or the artifact folder.
+    ``auth`` (``server_auth.Credentials``): MLflow's basic-auth app with that admin user.
     """
     folder = Path(folder).resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -120,7 +126,22 @@ def start_tracking_server(
     extra = ["--serve-artifacts", "--artifacts-destination", (folder / tracking.ARTIFACT_DIR).as_uri()]
     if host != HOST:
         extra += ["--allowed-hosts", "*"]  # the operator chose to listen beyond loopback
-    return start_server(uri, host, port, extra, timeout=timeout, log_dir=log_dir, what="MLflow server")
+    env = None
+    if auth is not None:
+        from zoo.train import server_auth
+
+        extra += ["--app-name", "basic-auth"]
+        env = {**os.environ, **server_auth.auth_environment(folder, auth)}
+    server = start_server(
+        uri, host, port, extra, timeout=timeout, log_dir=log_dir, what="MLflow server", env=env
+    )
+    if auth is not None:
+        try:
+            server_auth.check_login(server.url, auth)
+        except BaseException:
+            server.stop()
+            raise
+    return server
 
 
 def start_server(
@@ -131,6 +152,7 @@ def start_server(
     timeout: float = 90.0,
     log_dir: Path | None = None,
     what: str = "MLflow server",
+    env: dict[str, str] | None = None,
 ) -> UIServer:
     """Run ``mlflow server`` on ``host:port`` (port 0: a free one) and wait until it answers ``/health``."""
     port = port or free_port(host)
@@ -140,7 +162,7 @@ def start_server(
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri, "--host", host]
     cmd += ["--port", str(port), "--workers", "1", *extra]
     log = log_path.open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     log.close()
     url = f"http://{HOST if host in ('0.0.0.0', '::') else host}:{port}"
     server = UIServer(proc, url, log_path)
