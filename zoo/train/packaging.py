@@ -28,7 +28,6 @@ def log_model(plan: SpecPlan, c) -> None:
     from zoo.errors import TrainingError
     from zoo.specs import canonical_toml
     from zoo.tracking import store as runs
-
     from zoo.train.pyfunc_log import log_pyfunc
 
     split = plan.splits[-1]

@@ -554,8 +554,8 @@ def log_prediction(c, bundle: ModelBundle, pred: Prediction, source: Any, target
 
 def register(c, target: str, name: str) -> int:
     """Register a final run's model as a new version of ``name``: its pyfunc model (else ``model/``)."""
-    from zoo.train.pyfunc_log import PYFUNC_DIR
     from zoo.train.packaging import MODEL_DIR
+    from zoo.train.pyfunc_log import PYFUNC_DIR
 
     run = _run_by_id(c, target)
     if run is None:
