@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import xarray as xr
-from zoo.evaluation._cube import check_dates, close_panel, flag_panel, universe_mask
+from zoo.evaluation.cube import check_dates, close_panel, flag_panel, universe_mask
 from zoo.evaluation.ic import rank_rows
 
 from zoo.errors import EvaluationError

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-from zoo.evaluation._cube import check_dates, close_panel, flag_panel, require, universe_mask
+from zoo.evaluation.cube import check_dates, close_panel, flag_panel, require, universe_mask
 
 from zoo.errors import EvaluationError
 

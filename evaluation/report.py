@@ -21,9 +21,9 @@ import tomli_w
 import xarray as xr
 from tqdm.auto import tqdm
 from zoo.evaluation import plots
-from zoo.evaluation._cube import universe_mask
 from zoo.evaluation.baselines import baseline_scores, is_baseline, model_mask, short_name
 from zoo.evaluation.correlations import factor_correlation, style_correlation
+from zoo.evaluation.cube import universe_mask
 from zoo.evaluation.groups import MIN_YEAR_DAYS, GroupResult, group_backtest, weekly_schedule
 from zoo.evaluation.ic import _with_model_dim, ic_stats, ic_study, ic_table, monthly_ic, rank_autocorrelation
 from zoo.evaluation.styles import style_exposures

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from zoo.evaluation._cube import check_dates, close_panel, field_panel, flag_panel, rolling_sum, universe_mask
+from zoo.evaluation.cube import check_dates, close_panel, field_panel, flag_panel, rolling_sum, universe_mask
 
 from zoo.errors import EvaluationError
 

@@ -1,4 +1,4 @@
-"""Every file path the README, the docs and the results index name (docs/, results/, experiments/, bench/) exists.
+"""Every path the README, the docs and the results index name (docs/, results/, experiments/, bench/) exists.
 
 The results pages themselves quote the commands as they were run (some scripts have moved since).
 """

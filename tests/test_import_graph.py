@@ -40,8 +40,6 @@ KNOWN_PRIVATE = {
     ("zoo.datasets.append", "zoo.datasets.ingest._cells"),
     ("zoo.evaluation.correlations", "zoo.evaluation.ic._with_model_dim"),
     ("zoo.evaluation.report", "zoo.evaluation.ic._with_model_dim"),
-    ("zoo.train.predict", "zoo.train.jobs._dayset"),
-    ("zoo.train.data", "zoo.evaluation._cube"),
 }
 
 

@@ -239,13 +239,6 @@ def job_source(job: FitJob, spec: Any) -> Any:
 # --------------------------------------------------------------------------- the fit
 
 
-def _dayset(source: Any, positions: np.ndarray, fetch: Callable) -> Any:
-    """The days at ``positions`` of the source's date axis (the source caches them, the set does not)."""
-    from zoo.train.days import DaySet
-
-    return DaySet(source.dates[positions], lambda j: fetch(int(positions[j])), cache_bytes=0)
-
-
 #: The random stream of the training stock samples (apart from the day order's, which stays as it was).
 SAMPLE_STREAM = 1
 
@@ -269,6 +262,7 @@ def neural_fit(ctx: FitContext) -> FitProduct:
     import torch
 
     from zoo.compose import build_model
+    from zoo.train.days import source_dayset
     from zoo.train.device import resolve_device
     from zoo.train.ensemble import stitch
     from zoo.train.source import on_device
@@ -278,9 +272,9 @@ def neural_fit(ctx: FitContext) -> FitProduct:
     t = spec.train
     device = resolve_device(t.device)  # once per fit; the source builds its days there, the model follows
     source = on_device(ctx.source, device)
-    train_days = _dayset(source, split.train, _train_fetch(source, t.stocks_per_day, ctx.seed))
-    valid_days = _dayset(source, split.valid[:: t.valid_stride], source.day)
-    test_days = _dayset(source, split.test, getattr(source, "test_day", source.day))
+    train_days = source_dayset(source, split.train, _train_fetch(source, t.stocks_per_day, ctx.seed))
+    valid_days = source_dayset(source, split.valid[:: t.valid_stride], source.day)
+    test_days = source_dayset(source, split.test, getattr(source, "test_day", source.day))
     torch.manual_seed(ctx.seed)
     model = build_model(spec.model, len(spec.data.fields), ctx.registry).to(device)
     loss_fn = ctx.registry.build("loss", t.loss.name, t.loss.params, 0)

@@ -373,8 +373,8 @@ def _network_scorer(
 
     from zoo.compose import build_model
     from zoo.registry import get_registry
+    from zoo.train.days import source_dayset
     from zoo.train.device import resolve_device
-    from zoo.train.jobs import _dayset
     from zoo.train.source import on_device
     from zoo.train.trainer import predict
 
@@ -382,7 +382,7 @@ def _network_scorer(
     dev = resolve_device(device or spec.train.device)
     src = on_device(source, dev)
     # The trainer's own test day: same eligibility, windows, normalisation and ctx as a test year.
-    days = _dayset(src, np.array([i]), getattr(src, "test_day", src.day))
+    days = source_dayset(src, np.array([i]), getattr(src, "test_day", src.day))
     day = days[0]
     refuse_if_too_few(
         day.n if day is not None else (source.n_eligible(i) if hasattr(source, "n_eligible") else 0)

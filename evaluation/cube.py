@@ -1,4 +1,4 @@
-"""Small readers of the data cube shared by the evaluation modules (schema in docs/ARCHITECTURE.md)."""
+"""Readers of the data cube shared by evaluation and the trainer (schema in docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
