@@ -23,10 +23,15 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], capture_output=True, text=True, check=True).stdout.strip()
 
 
+#: Taken when the experiment starts (the code it imported), not when it writes.
+START_COMMIT = commit()
+START_LOAD = " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
 def provenance(command: str) -> str:
-    """One line: the command, the commit and the load average at this moment."""
-    load = " ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"command: {command}; commit {commit()}; load average {load}"
+    """One line: the command, the commit the run started from and the load average at start and now."""
+    now = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"command: {command}; commit {START_COMMIT}; load average {START_LOAD} at start, {now} at the end"
 
 
 def write_csv(table: pd.DataFrame, out: Path | None, command: str) -> None:
