@@ -232,7 +232,7 @@ def ic_study(
 
     The table has columns model, horizon, universe, rank_ic, rank_icir, win_rate, n_dates.
     """
-    scores = _with_model_dim(scores)
+    scores = with_model_dim(scores)
     rows, series = [], {}
     masks = {u: universe_mask(cube, u, "IC") for u in universes}
     for h in horizons:
@@ -266,7 +266,7 @@ def ic_table(summary: pd.DataFrame, horizon: int, digits: int = 3) -> pd.DataFra
     return table.round(digits)
 
 
-def _with_model_dim(scores: xr.DataArray) -> xr.DataArray:
+def with_model_dim(scores: xr.DataArray) -> xr.DataArray:
     """Scores with a ``model`` dimension first (a single ``(date, symbol)`` score becomes model 'score')."""
     if not isinstance(scores, xr.DataArray):
         raise EvaluationError(f"scores must be an xarray.DataArray, got {type(scores).__name__}")

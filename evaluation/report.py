@@ -25,7 +25,7 @@ from zoo.evaluation.baselines import baseline_scores, is_baseline, model_mask, s
 from zoo.evaluation.correlations import factor_correlation, style_correlation
 from zoo.evaluation.cube import universe_mask
 from zoo.evaluation.groups import MIN_YEAR_DAYS, GroupResult, group_backtest, weekly_schedule
-from zoo.evaluation.ic import _with_model_dim, ic_stats, ic_study, ic_table, monthly_ic, rank_autocorrelation
+from zoo.evaluation.ic import ic_stats, ic_study, ic_table, monthly_ic, rank_autocorrelation, with_model_dim
 from zoo.evaluation.styles import style_exposures
 
 from zoo.errors import EvaluationError
@@ -232,7 +232,7 @@ def _trim(cube: xr.Dataset, scores: xr.DataArray, lookahead: int) -> xr.Dataset:
 
 
 def _prepare(scores: xr.DataArray, cube: xr.Dataset) -> xr.DataArray:
-    scores = _with_model_dim(scores)
+    scores = with_model_dim(scores)
     names = [str(m) for m in scores["model"].values]
     if len(set(names)) != len(names):
         raise EvaluationError(f"model names must be unique, got {names}")

@@ -218,24 +218,10 @@ class RankCombination:
 
 
 @frozen
-class Reversal5Config:
-    """Minus the log price change over the last 5 trading days."""
-
-    window: int = field(default=5, validator=_check_window)
-
-
-@frozen
-class Reversal20Config:
-    """Minus the log price change over the last 20 trading days."""
+class PriceChangeConfig:
+    """A log price change over ``window`` trading days, leaving out the latest ``skip`` days."""
 
     window: int = field(default=20, validator=_check_window)
-
-
-@frozen
-class Momentum60Config:
-    """The log price change over the last 60 trading days, leaving out the latest ``skip`` days."""
-
-    window: int = field(default=60, validator=_check_window)
     skip: int = field(default=0, validator=validators.ge(0))
 
     def __attrs_post_init__(self) -> None:
@@ -244,19 +230,20 @@ class Momentum60Config:
 
 
 @frozen
-class LowVol20Config:
-    """Minus the std of daily log returns over the last 20 trading days."""
+class WindowStatConfig:
+    """A statistic of daily values over ``window`` trading days, ``min_obs_frac`` of them finite."""
 
     window: int = field(default=20, validator=_check_window)
     min_obs_frac: float = field(default=0.5, validator=_check_frac)
 
 
-@frozen
-class LowTurnover20Config:
-    """Minus the mean daily turnover (vwap x volume / mcap) over the last 20 trading days."""
-
-    window: int = field(default=20, validator=_check_window)
-    min_obs_frac: float = field(default=0.5, validator=_check_frac)
+def with_defaults(family: type, **defaults: object) -> type:
+    """The family's config class with other defaults (fields, validators and checks stay the family's)."""
+    fields = {
+        f.name: attrs.field(default=defaults.get(f.name, f.default), validator=f.validator, type=f.type)
+        for f in attrs.fields(attrs.resolve_types(family))
+    }
+    return attrs.make_class(family.__name__, fields, bases=(family,), frozen=True, slots=True)
 
 
 #: The five single factors, the default of ``rank_combo`` and of ``[evaluate] baselines``.
@@ -292,35 +279,35 @@ def zoo_components() -> list[Component]:
         Component(
             FACTOR,
             "reversal_5",
-            Reversal5Config,
-            lambda cfg, _: PriceChange("reversal_5", cfg.window, sign=-1.0),
+            with_defaults(PriceChangeConfig, window=5),
+            lambda cfg, _: PriceChange("reversal_5", cfg.window, cfg.skip, sign=-1.0),
             doc="minus the 5-day log price change",
         ),
         Component(
             FACTOR,
             "reversal_20",
-            Reversal20Config,
-            lambda cfg, _: PriceChange("reversal_20", cfg.window, sign=-1.0),
+            PriceChangeConfig,
+            lambda cfg, _: PriceChange("reversal_20", cfg.window, cfg.skip, sign=-1.0),
             doc="minus the 20-day log price change",
         ),
         Component(
             FACTOR,
             "momentum_60",
-            Momentum60Config,
+            with_defaults(PriceChangeConfig, window=60),
             lambda cfg, _: PriceChange("momentum_60", cfg.window, cfg.skip),
             doc="the 60-day log price change",
         ),
         Component(
             FACTOR,
             "low_vol_20",
-            LowVol20Config,
+            WindowStatConfig,
             lambda cfg, _: LowVolatility("low_vol_20", cfg.window, cfg.min_obs_frac),
             doc="minus the 20-day std of daily log returns",
         ),
         Component(
             FACTOR,
             "low_turnover_20",
-            LowTurnover20Config,
+            WindowStatConfig,
             lambda cfg, _: LowTurnover("low_turnover_20", cfg.window, cfg.min_obs_frac),
             doc="minus the 20-day mean turnover (value / mcap)",
         ),

@@ -38,8 +38,6 @@ KNOWN_PRIVATE = {
     ("zoo.datasets.append", "zoo.datasets.ingest._provenance_name"),
     ("zoo.datasets.append", "zoo.datasets.ingest._check_across_files"),
     ("zoo.datasets.append", "zoo.datasets.ingest._cells"),
-    ("zoo.evaluation.correlations", "zoo.evaluation.ic._with_model_dim"),
-    ("zoo.evaluation.report", "zoo.evaluation.ic._with_model_dim"),
 }
 
 

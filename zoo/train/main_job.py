@@ -11,6 +11,7 @@ import pandas as pd
 from zoo import catalog
 from zoo.tracking import runs as tracking
 from zoo.train.report import display_name, fig8_table
+from zoo.train.source import capability
 from zoo.train.study import load_study
 
 #: The built-in study ``zoo main`` runs (``specs/studies/main.toml``, shipped in the package).
@@ -58,7 +59,7 @@ def oracle_metrics(
     from zoo.tracking.parent import EVAL_HORIZONS
 
     out: dict[str, float] = {}
-    predict = getattr(source, which, None)
+    predict = capability(source, which)
     if predict is None:
         return None
     for h in EVAL_HORIZONS:
