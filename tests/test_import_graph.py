@@ -27,9 +27,7 @@ ROOTS = {
 
 #: Layer crossings that exist today and are someone else's to remove (issue #24, item 5): tolerated,
 #: never added to. ``importer -> imported``.
-KNOWN_CROSSINGS = {
-    ("zoo.datasets.batches", "zoo.specs.data"),  # ARCHITECTURE.md: datasets imports only zoo.errors
-}
+KNOWN_CROSSINGS: set[tuple[str, str]] = set()
 #: Private names imported across modules today (issue #24, item 5): ``importer -> module.name``.
 KNOWN_PRIVATE = {
     ("zoo.datasets.append", "zoo.datasets.schema._zarr_prepare"),
