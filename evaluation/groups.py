@@ -249,6 +249,20 @@ def nav(r: pd.Series) -> pd.Series:
     return (1 + r.fillna(0.0)).cumprod()
 
 
+def _week_turnover(grown: np.ndarray, new_w: np.ndarray, before: np.ndarray, now: np.ndarray, n_groups: int):
+    """One-way turnover per group: half the sum of |new weight - last week's weight drifted to the trade|."""
+    n_cols = n_groups + 1
+    # bincount adds in stock order, as the dense column sums did: the same sums to the last bit
+    total = np.bincount(before, grown, minlength=n_cols + 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grown /= total[before]
+    same = now == before
+    # |new - drifted| per stock and group: one term for a stock that stays, two for one that moves
+    cols = np.stack([now, before], axis=1).ravel()
+    terms = np.stack([np.where(same, np.abs(new_w - grown), new_w), np.where(same, 0.0, grown)], axis=1)
+    return 0.5 * np.bincount(cols, terms.ravel(), minlength=n_cols + 1)[:n_groups]
+
+
 def group_backtest(
     score: xr.DataArray,
     cube: xr.Dataset,
@@ -320,20 +334,8 @@ def group_backtest(
         new_w[held] = inv[k, gcol[k, held]]
         if k > 0 and end[k - 1] == trade[k]:
             ratio = np.exp(lp[trade[k]] - lp[trade[k - 1]])  # drift of last week's weights to this trade
-            grown = prev_w * ratio
-            # bincount adds in stock order, as the dense column sums did: the same sums to the last bit
-            total = np.bincount(gcol[k - 1], grown, minlength=n_cols + 1)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                grown /= total[gcol[k - 1]]
-            same = gcol[k] == gcol[k - 1]
-            # |new - drifted| per stock and group: one term for a stock that stays, two for one that moves
-            cols = np.stack([gcol[k], gcol[k - 1]], axis=1).ravel()
-            terms = np.stack(
-                [np.where(same, np.abs(new_w - grown), new_w), np.where(same, 0.0, grown)], axis=1
-            )
-            t = 0.5 * np.bincount(cols, terms.ravel(), minlength=n_cols + 1)[:n_groups]
-            t[(count[k, :n_groups] == 0) | (count[k - 1, :n_groups] == 0)] = np.nan
-            turnover[k] = t
+            turnover[k] = _week_turnover(prev_w * ratio, new_w, gcol[k - 1], gcol[k], n_groups)
+            turnover[k][(count[k, :n_groups] == 0) | (count[k - 1, :n_groups] == 0)] = np.nan
         prev_w = new_w
         days = np.arange(trade[k] + 1, end[k] + 1)
         if days.size:

@@ -102,28 +102,8 @@ def baseline_metrics(
     return out
 
 
-def run_main(
-    data: str = "embedded",
-    full: bool = False,
-    extra: Sequence[str] = (),
-    experiment: str | None = None,
-    uri: str | None = None,
-    plugins: Sequence[str] = (),
-    echo: Callable[[str], None] = print,
-    study_path: str | Path = MAIN_STUDY,
-    executor=None,
-) -> dict:
-    """Run the main study, print the Fig. 8 tables and how to open the UI; return the tables."""
-    from tqdm.auto import tqdm
-
-    from zoo.evaluation.report import text_table
-    from zoo.train.data import open_source
-    from zoo.train.jobs import DEFAULT_OPENER
-    from zoo.train.study import run_study, study_scores
-
-    t0 = time.perf_counter()
-    study_path = catalog.resolve(study_path, "study")
-    study = load_study(study_path)
+def main_settings(study, data: str, full: bool, extra: Sequence[str], echo: Callable[[str], None]) -> tuple:
+    """The store and ``--set`` overrides of ``zoo main`` (the cuts and recipe unless --full), printed."""
     store = data
     overrides: list[str] = []
     if full:
@@ -146,6 +126,32 @@ def run_main(
         # Small per-day batches gain little from a second thread and lose a lot when the cores are busy.
         overrides.append("train.threads=1")
     overrides += [f"data.store={_json_str(store)}", *extra]
+    return store, overrides
+
+
+def run_main(
+    data: str = "embedded",
+    full: bool = False,
+    extra: Sequence[str] = (),
+    experiment: str | None = None,
+    uri: str | None = None,
+    plugins: Sequence[str] = (),
+    echo: Callable[[str], None] = print,
+    study_path: str | Path = MAIN_STUDY,
+    executor=None,
+) -> dict:
+    """Run the main study, print the Fig. 8 tables and how to open the UI; return the tables."""
+    from tqdm.auto import tqdm
+
+    from zoo.evaluation.report import text_table
+    from zoo.train.data import open_source
+    from zoo.train.jobs import DEFAULT_OPENER
+    from zoo.train.study import run_study, study_scores
+
+    t0 = time.perf_counter()
+    study_path = catalog.resolve(study_path, "study")
+    study = load_study(study_path)
+    store, overrides = main_settings(study, data, full, extra, echo)
     experiment = experiment or "-".join(
         ["main", *(["synth"] if data == "synth" else []), *(["full"] if full else [])]
     )
