@@ -26,7 +26,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check zoo plugins datasets evaluation tests bench
+	$(VENV)/bin/ruff format --check zoo plugins datasets evaluation tests bench experiments
 
 bench: $(STAMP)
 	for f in bench/bench_*.py; do $(PY) $$f || exit 1; done

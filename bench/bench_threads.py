@@ -25,7 +25,7 @@ from zoo.compose import build_model  # noqa: E402
 from zoo.registry import get_registry  # noqa: E402
 from zoo.specs import load_spec  # noqa: E402
 from zoo.train.data import open_source  # noqa: E402
-from zoo.train.jobs import _dayset  # noqa: E402
+from zoo.train.days import source_dayset  # noqa: E402
 from zoo.train.splits import resolve_purge, rolling_splits  # noqa: E402
 from zoo.train.threads import ThreadPolicy, usable_cores  # noqa: E402
 from zoo.train.trainer import (  # noqa: E402
@@ -53,9 +53,9 @@ class Case:
         t = spec.train
         purge = resolve_purge(t.purge_days, spec.data.horizon)
         split = rolling_splits(src.dates, t.test_years, t.train_years, t.valid_years, purge)[0]
-        self.train = _dayset(src, split.train, src.day)
-        self.valid = _dayset(src, split.valid[:: max(1, len(split.valid) // 4)], src.day)
-        self.test = _dayset(src, split.test[:test_days], src.day)
+        self.train = source_dayset(src, split.train, src.day)
+        self.valid = source_dayset(src, split.valid[:: max(1, len(split.valid) // 4)], src.day)
+        self.test = source_dayset(src, split.test[:test_days], src.day)
         self.registry = get_registry(())
         self.cfg = fit_config(spec)
 

@@ -36,7 +36,6 @@ from zoo.datasets.schema import FIELDS
 from zoo.datasets.windows import MAD_SCALE, gather_windows, normalize_windows, size_groups
 
 from zoo.errors import DataError
-from zoo.specs.data import DataSpec
 
 __all__ = ["MAD_SCALE", "DayBatch", "DayBatches", "eligible_dates", "normalize_windows", "trading_dates"]
 
@@ -124,6 +123,78 @@ def _panel(cube: xr.Dataset, window: int) -> _Panel:
     return panel
 
 
+def _check_options(
+    cube: xr.Dataset, universe: str, fields: Sequence[str], label_norm: str | None
+) -> list[str]:
+    """The cube's field names; a DataError naming a label norm, universe or field the cube cannot give."""
+    if label_norm is not None and label_norm not in LABEL_NORMS:
+        raise DataError(f"label_norm {label_norm!r} is unknown; choose one of {LABEL_NORMS} or None")
+    if universe not in [str(u) for u in cube["universe"].values]:
+        raise DataError(f"universe {universe!r} not in the cube (has {list(cube['universe'].values)})")
+    cube_fields = [str(f) for f in cube["field"].values]
+    unknown = [f for f in fields if f not in cube_fields]
+    if unknown:
+        raise DataError(f"data.fields {unknown} not in the cube's fields {cube_fields}")
+    return cube_fields
+
+
+def _day_labels(cube: xr.Dataset, horizon: int, neutralize: bool) -> np.ndarray | None:
+    """The (date, symbol) label of ``horizon`` (neutralised or raw), or None when the cube has none."""
+    if "label_raw" in cube.data_vars and horizon in set(int(h) for h in cube["horizon"].values):
+        name = "label_neutral" if neutralize else "label_raw"
+        return np.asarray(cube[name].sel(horizon=horizon).values, dtype=np.float32)
+    return None
+
+
+def _eligibility(
+    cube: xr.Dataset, universe: str, size: np.ndarray, history: np.ndarray, need: int
+) -> np.ndarray:
+    """Stocks eligible at t, from data up to t only (module docstring)."""
+    close = np.asarray(cube["bars"].values[..., 3])
+    return (
+        np.asarray(cube["in_universe"].sel(universe=universe).values)
+        & np.asarray(cube["listed"].values)
+        & ~np.asarray(cube["suspended"].values)
+        & np.isfinite(close)
+        & np.isfinite(size)
+        & (history >= need)
+    )
+
+
+def select_positions(all_dates: pd.DatetimeIndex, dates: slice | Sequence | tuple | None) -> np.ndarray:
+    """Date positions for a (start, end) pair, slice, list of dates, or None (all)."""
+    d = all_dates
+    if dates is None:
+        return np.arange(len(d))
+    if isinstance(dates, tuple) and len(dates) == 2:
+        dates = slice(*dates)
+    if isinstance(dates, slice):
+        lo = 0 if dates.start is None else d.searchsorted(pd.Timestamp(dates.start), side="left")
+        hi = len(d) if dates.stop is None else d.searchsorted(pd.Timestamp(dates.stop), side="right")
+        return np.arange(lo, hi)
+    want = pd.DatetimeIndex(dates)
+    pos = d.get_indexer(want)
+    if (pos < 0).any():
+        raise DataError(f"dates not in the cube: {list(want[pos < 0][:5].date)}")
+    return np.sort(pos)
+
+
+#: The ``[data]`` spec keys that configure day batches (``DayBatches.from_spec``).
+SPEC_KEYS: tuple[str, ...] = (
+    "universe",
+    "window",
+    "horizon",
+    "fields",
+    "price_norm",
+    "volume_norm",
+    "clip_mad",
+    "zscore",
+    "fill_value",
+    "min_history",
+    "neutralize",
+)
+
+
 class DayBatches(Sequence):
     """Indexable, iterable day batches of one cube over a date range and universe."""
 
@@ -148,14 +219,7 @@ class DayBatches(Sequence):
         min_stocks: int | None = None,
     ):
         """Prepare batches; ``dates`` is a (start, end) pair, a slice, a list of dates, or None (all)."""
-        if label_norm is not None and label_norm not in LABEL_NORMS:
-            raise DataError(f"label_norm {label_norm!r} is unknown; choose one of {LABEL_NORMS} or None")
-        if universe not in [str(u) for u in cube["universe"].values]:
-            raise DataError(f"universe {universe!r} not in the cube (has {list(cube['universe'].values)})")
-        cube_fields = [str(f) for f in cube["field"].values]
-        unknown = [f for f in fields if f not in cube_fields]
-        if unknown:
-            raise DataError(f"data.fields {unknown} not in the cube's fields {cube_fields}")
+        cube_fields = _check_options(cube, universe, fields, label_norm)
         min_history = min(int(min_history), int(window))  # a short window asks for all its bars
         self.window, self.horizon, self.universe = int(window), int(horizon), universe
         self.fields = tuple(fields)
@@ -181,54 +245,33 @@ class DayBatches(Sequence):
         self._dev: dict[str, Any] | None = None
         self.size = np.asarray(cube["size"].values, dtype=np.float32)
         self.industry = np.asarray(cube["industry"].values).astype(np.int64)
-        self.labels: np.ndarray | None = None
-        if "label_raw" in cube.data_vars and horizon in set(int(h) for h in cube["horizon"].values):
-            name = "label_neutral" if neutralize else "label_raw"
-            self.labels = np.asarray(cube[name].sel(horizon=horizon).values, dtype=np.float32)
-        close = np.asarray(cube["bars"].values[..., 3])
-        elig = (
-            np.asarray(cube["in_universe"].sel(universe=universe).values)
-            & np.asarray(cube["listed"].values)
-            & ~np.asarray(cube["suspended"].values)
-            & np.isfinite(close)
-            & np.isfinite(self.size)
-            & (self._panel.history(self.window) >= min_history)
-        )
+        self.labels = _day_labels(cube, self.horizon, neutralize)
         #: stocks eligible at t, decided from data up to t only. A missing label never removes a stock
         #: from the day: its label lies in the future, and dropping it would change every other stock's
         #: cross-sectional normalisation, size group and mixer means (look-ahead). Its y is NaN instead.
-        self.eligible = elig
-        self.labelled = elig & np.isfinite(self.labels) if self.labels is not None else None
-        positions = self._select(dates)
-        need = max(min_stocks if min_stocks is not None else 2 * self.n_size_groups, 2)
-        counts = (self.labelled if require_label else elig)[positions].sum(axis=1)
+        self.eligible = _eligibility(cube, universe, self.size, self._panel.history(self.window), min_history)
+        self.labelled = self.eligible & np.isfinite(self.labels) if self.labels is not None else None
         #: positions (on the cube's date axis) of the dates that have enough eligible stocks.
-        self.positions = positions[counts >= need]
+        self.positions = self._enough_stocks(select_positions(self.all_dates, dates), min_stocks)
+
+    def _enough_stocks(self, positions: np.ndarray, min_stocks: int | None) -> np.ndarray:
+        """The positions whose day has enough eligible (labelled, if required) stocks."""
+        need = max(min_stocks if min_stocks is not None else 2 * self.n_size_groups, 2)
+        counts = (self.labelled if self.require_label else self.eligible)[positions].sum(axis=1)
+        return positions[counts >= need]
 
     @classmethod
     def from_spec(
         cls,
         cube: xr.Dataset,
-        spec: DataSpec,
+        spec: Any,
         dates: slice | Sequence | tuple | None = None,
         label_norm: str | None = "rank",
         require_label: bool = True,
         **overrides,
     ) -> DayBatches:
-        """Day batches configured by a ``zoo.specs.data.DataSpec`` (keyword ``overrides`` win)."""
-        kw = dict(
-            universe=spec.universe,
-            window=spec.window,
-            horizon=spec.horizon,
-            fields=spec.fields,
-            price_norm=spec.price_norm,
-            volume_norm=spec.volume_norm,
-            clip_mad=spec.clip_mad,
-            zscore=spec.zscore,
-            fill_value=spec.fill_value,
-            min_history=spec.min_history,
-            neutralize=spec.neutralize,
-        )
+        """Day batches configured by a ``[data]`` spec (``zoo.specs.data.DataSpec``); ``overrides`` win."""
+        kw = {key: getattr(spec, key) for key in SPEC_KEYS}
         if hasattr(spec, "n_size_groups"):
             kw["n_size_groups"] = spec.n_size_groups
         kw.update(overrides)
@@ -236,20 +279,7 @@ class DayBatches(Sequence):
 
     def _select(self, dates: slice | Sequence | tuple | None) -> np.ndarray:
         """Date positions for a (start, end) pair, slice, list of dates, or None."""
-        d = self.all_dates
-        if dates is None:
-            return np.arange(len(d))
-        if isinstance(dates, tuple) and len(dates) == 2:
-            dates = slice(*dates)
-        if isinstance(dates, slice):
-            lo = 0 if dates.start is None else d.searchsorted(pd.Timestamp(dates.start), side="left")
-            hi = len(d) if dates.stop is None else d.searchsorted(pd.Timestamp(dates.stop), side="right")
-            return np.arange(lo, hi)
-        want = pd.DatetimeIndex(dates)
-        pos = d.get_indexer(want)
-        if (pos < 0).any():
-            raise DataError(f"dates not in the cube: {list(want[pos < 0][:5].date)}")
-        return np.sort(pos)
+        return select_positions(self.all_dates, dates)
 
     @property
     def dates(self) -> pd.DatetimeIndex:
@@ -281,15 +311,13 @@ class DayBatches(Sequence):
         """
         out = copy.copy(self)
         out._xp, out._device = xp, device
+        host = self._host_arrays()
         out._dev = {
-            "panel": self._panel.on(xp, device, "values", self._panel.values),
-            "last_breach": self._panel.on(xp, device, "last_breach", self._panel.last_breach),
-            "size": self._panel.on(xp, device, "size", self.size),
-            "industry": self._panel.on(xp, device, "industry", self.industry),
+            k: self._panel.on(xp, device, _SHARED_AS.get(k, k), v)
+            for k, v in host.items()
+            if k != "field_idx"
         }
-        if self._wants_labels:
-            out._dev["labels"] = self._panel.on(xp, device, "labels", self.labels)
-        if not self._all_fields:
+        if "field_idx" in host:
             out._dev["field_idx"] = xp.asarray(self.field_idx, device=device)
         return out
 
@@ -298,20 +326,23 @@ class DayBatches(Sequence):
         """Whether a batch carries ``y`` (labels exist, and are required or normalised)."""
         return self.labels is not None and (self.require_label or self.label_norm is not None)
 
-    def _arrays(self) -> dict[str, Any]:
-        """The arrays a day is built from: the host ones, or their copies on the device."""
-        if self._dev is not None:
-            return self._dev
+    def _host_arrays(self) -> dict[str, Any]:
+        """The host arrays a day is built from (labels only when a batch carries them)."""
         host = {
             "panel": self._panel.values,
             "last_breach": self._panel.last_breach,
             "size": self.size,
             "industry": self.industry,
-            "labels": self.labels,
         }
+        if self._wants_labels:
+            host["labels"] = self.labels
         if not self._all_fields:
             host["field_idx"] = self.field_idx
         return host
+
+    def _arrays(self) -> dict[str, Any]:
+        """The arrays a day is built from: the host ones, or their copies on the device."""
+        return self._dev if self._dev is not None else self._host_arrays()
 
     def _index(self, idx: np.ndarray) -> Any:
         """Stock positions as an index array of the batches' namespace and device."""
@@ -323,6 +354,28 @@ class DayBatches(Sequence):
         di = self._index(idx)
         return gather_windows(a["panel"], a["last_breach"], t, di, self.window, a.get("field_idx"))
 
+    def _stocks_at(self, t: int, sample: int, rng: np.random.Generator | None) -> tuple[np.ndarray, Any]:
+        """The day's eligible stocks, or a size-stratified sample of ``sample`` of them with their groups."""
+        idx = np.flatnonzero(self.eligible[t])
+        if not 0 < sample < len(idx):
+            return idx, None
+        if rng is None:
+            raise DataError("a stock sample needs a random generator (rng)")
+        groups = size_groups(self.size[t, idx], self.n_size_groups)
+        keep = stratified_sample(groups, sample, rng)
+        return idx[keep], groups[keep]
+
+    def _labels_at(self, t: int, idx: np.ndarray, di: Any) -> tuple[Any, int]:
+        """The day's ``y`` (raw, or normalised across the stocks) and its labelled count (-1: no labels)."""
+        if not self._wants_labels:
+            return None, -1
+        if self.label_norm is None:
+            y = self._arrays()["labels"][t, di]
+        else:  # pandas ranks on the host; a label vector is N floats, not a window
+            y = normalize_cross_section(self.labels[t, idx], self.label_norm)
+            y = y if self._xp is None else self._xp.asarray(y, device=self._device)
+        return y, int(np.isfinite(self.labels[t, idx]).sum())
+
     def batch_at(self, t: int, sample: int = 0, rng: np.random.Generator | None = None) -> DayBatch:
         """The batch at date position ``t`` on the cube's date axis.
 
@@ -330,36 +383,24 @@ class DayBatches(Sequence):
         groups so each group keeps its share (``datasets.sampling``); the windows are normalised across
         the sample and ``ctx["size_group"]`` keeps each stock's group in the whole day.
         """
-        idx = np.flatnonzero(self.eligible[t])
-        groups = None
-        if 0 < sample < len(idx):
-            if rng is None:
-                raise DataError("a stock sample needs a random generator (rng)")
-            groups = size_groups(self.size[t, idx], self.n_size_groups)
-            keep = stratified_sample(groups, sample, rng)
-            idx, groups = idx[keep], groups[keep]
+        idx, groups = self._stocks_at(t, sample, rng)
         a = self._arrays()
         di = self._index(idx)
         x = normalize_windows(self.raw_windows(t, idx), self.fields, **self.norm)
-        y = None
-        n_labelled = -1
-        if self._wants_labels:
-            if self.label_norm is None:
-                y = a["labels"][t, di]
-            else:  # pandas ranks on the host; a label vector is N floats, not a window
-                y = normalize_cross_section(self.labels[t, idx], self.label_norm)
-                y = y if self._xp is None else self._xp.asarray(y, device=self._device)
-            n_labelled = int(np.isfinite(self.labels[t, idx]).sum())
+        y, n_labelled = self._labels_at(t, idx, di)
         size = a["size"][t, di]
-        n = len(idx)
         xp = array_namespace(size)
         ctx = {  # keep CTX_KEYS in step: specs are checked against it before anything runs
             "size": size,
             "size_group": size_groups(size, self.n_size_groups) if groups is None else self._index(groups),
             "industry": a["industry"][di],
-            "mask": xp.ones(n, dtype=xp.bool, device=self._device),
+            "mask": xp.ones(len(idx), dtype=xp.bool, device=self._device),
         }
         return DayBatch(self.all_dates[t], self.symbols_all[idx], x, y, ctx, idx, n_labelled)
+
+
+#: The name each host array is shared under in a panel's device copies (``_Panel.on``).
+_SHARED_AS: dict[str, str] = {"panel": "values"}
 
 
 #: The keys of every day's ``ctx`` (what a mixer may ask for); the spec loader checks against these.

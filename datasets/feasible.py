@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import xarray as xr
@@ -129,6 +130,148 @@ def _reanchor(m: np.ndarray, cov: np.ndarray, where: np.ndarray) -> None:
     cov[:, 3] = np.where(where, cov[:, 1], cov[:, 3])
 
 
+@dataclass
+class _Filter:
+    """The filter's state for every stock, stock-last: ``m`` (4, S) and ``cov`` (4, 4, S) over (a, u, c, U).
+
+    The observation reads ``c + u - U``; the rest is what the noise-variance forecast and the re-anchoring
+    at exact closes carry from one day to the next.
+    """
+
+    m: np.ndarray
+    cov: np.ndarray
+    anchored: np.ndarray
+    anchor_q: np.ndarray
+    noise_acc: np.ndarray  # noise variance summed since the last exact close
+    cum_f: np.ndarray  # the stock's fitted factor returns summed over time
+    abs_sum: np.ndarray  # |de-factored one-day returns| summed and counted (the long-run level)
+    n_abs: np.ndarray
+    h_var: np.ndarray  # GARCH conditional variance of the next day's noise
+    prev_eps2: np.ndarray  # yesterday's squared clean de-factored return (NaN: none)
+    prev_close: np.ndarray
+    prev_exact: np.ndarray
+    prior: float = np.nan
+
+    @classmethod
+    def start(cls, s: int, var_a: float, var_u: float) -> _Filter:
+        """The prior state: zero means, the stationary variances of ``a`` and ``u``, nothing anchored."""
+        p0 = np.diag([var_a, var_u, 0.0, var_u])
+        p0[1, 3] = p0[3, 1] = var_u
+        zeros = [np.zeros(s) for _ in range(5)]
+        return cls(
+            np.zeros((4, s)),
+            np.repeat(p0[:, :, None], s, axis=2),
+            np.zeros(s, dtype=bool),
+            *zeros,
+            np.full(s, np.nan),
+            np.full(s, np.nan),
+            np.full(s, np.nan),
+            np.zeros(s, dtype=bool),
+        )
+
+
+@dataclass
+class _Day:
+    """What one day's bars say: which closes exist and are exact, their logs, the de-factored returns."""
+
+    has_bar: np.ndarray
+    exact: np.ndarray
+    logc: np.ndarray
+    clean: np.ndarray
+    eps: np.ndarray
+
+
+def _observe(
+    f: _Filter, close: np.ndarray, clipped: np.ndarray, live: np.ndarray, size_prev, industry, peers
+):
+    """Read day t's closes against the state (the fitted factor return is added to ``f.cum_f``)."""
+    s = close.shape[0]
+    has_bar = np.isfinite(close) & (close > 0)
+    exact = has_bar & ~clipped
+    logc = np.log(np.where(has_bar, close, 1.0))
+    ret = logc - np.log(np.where(np.isfinite(f.prev_close), f.prev_close, 1.0))
+    clean = exact & f.prev_exact  # a one-day return that reads the latent price at both ends
+    fit = _factor_fit(ret, clean, size_prev, industry, live) if peers else np.zeros(s)
+    f.cum_f += fit
+    return _Day(has_bar, exact, logc, clean, np.where(clean, ret - fit, np.nan))
+
+
+def _noise_variance(f: _Filter, day: _Day, variance: str, signal_var: float, noise_var) -> tuple:
+    """Today's noise variance per stock (data before today only) and the day's mean |eps| (for later)."""
+    s = day.eps.shape[0]
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
+        day_mean = np.nanmean(np.abs(day.eps)) if np.isfinite(day.eps).any() else np.nan
+        # shrunk to the cross-section while a stock's own history is short
+        prior = f.prior
+        mean_abs = (f.abs_sum + PRIOR_DAYS * prior) / (f.n_abs + PRIOR_DAYS) if np.isfinite(prior) else np.nan
+    long_run = ABS_SCALE * mean_abs**2
+    if variance == "garch":
+        g_const, g_shock, g_persist = GARCH
+        # after a day without a clean return the shock is unknown: use its expectation, h itself
+        shock = np.where(np.isfinite(f.prev_eps2), f.prev_eps2, f.h_var)
+        f.h_var = np.where(
+            np.isfinite(f.h_var), g_const * long_run + g_shock * shock + g_persist * f.h_var, long_run
+        )
+    else:
+        f.h_var = long_run
+    noise = np.maximum(f.h_var - signal_var, 0.25 * f.h_var)
+    noise = np.where(np.isfinite(noise), noise, 0.02**2)  # before any data: a typical daily variance
+    if noise_var is not None:
+        noise = np.broadcast_to(np.asarray(noise_var, dtype=np.float64), (s,))
+    return noise, day_mean
+
+
+def _update(f: _Filter, day: _Day) -> None:
+    """Update where today's close reads the latent price and an earlier exact close anchors it."""
+    m, cov, exact = f.m, f.cov, day.exact
+    upd = exact & f.anchored
+    y = (day.logc - f.cum_f) - f.anchor_q
+    innov = np.where(upd, y - (m[2] + m[1] - m[3]), 0.0)
+    ph = cov[:, 2] + cov[:, 1] - cov[:, 3]  # (4, S): P H^T
+    var_y = ph[2] + ph[1] - ph[3] + f.noise_acc
+    gain = np.where(upd, ph / np.where(upd, var_y, 1.0), 0.0)
+    m += gain * innov
+    cov -= gain[:, None, :] * ph[None, :, :]
+    _reanchor(m, cov, exact)  # at every exact close, observed or the first one
+    f.noise_acc = np.where(exact, 0.0, f.noise_acc)
+    f.anchor_q = np.where(exact, day.logc - f.cum_f, f.anchor_q)
+    f.anchored |= exact
+
+
+def _carry(f: _Filter, day: _Day, day_mean: float, close: np.ndarray) -> None:
+    """Today's de-factored return feeds tomorrow's variance forecast; today's close becomes yesterday's."""
+    f.prev_eps2 = np.where(day.clean, day.eps**2, np.nan)
+    f.abs_sum += np.where(day.clean, np.abs(day.eps), 0.0)
+    f.n_abs += day.clean
+    if np.isfinite(day_mean):
+        f.prior = day_mean if not np.isfinite(f.prior) else 0.98 * f.prior + 0.02 * day_mean
+    f.prev_close = np.where(day.has_bar, close, f.prev_close)
+    f.prev_exact = day.exact
+
+
+def _filter_inputs(cube: xr.Dataset, variance: str) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """The generator's parameters (checked against this generator) and the arrays the filter reads."""
+    if variance not in ("garch", "constant"):
+        raise DataError(f"feasible oracle: variance={variance!r}, expected 'garch' or 'constant'")
+    from zoo.datasets.synth import PHI, PSI
+
+    p = synth_parameters(cube)
+    if (p["phi"], p["psi"]) != (PHI, PSI):
+        raise DataError(
+            f"feasible oracle: cube made with phi={p['phi']} psi={p['psi']}, this generator has "
+            f"phi={PHI} psi={PSI}; regenerate the cube"
+        )
+    arrays = {
+        "close": np.asarray(cube["bars"].sel(field="close").values, dtype=np.float64),
+        "listed": np.asarray(cube["listed"].values),
+        "clipped": np.asarray(cube["limit_up"].values) | np.asarray(cube["limit_down"].values),
+        "size": np.asarray(cube["size"].values, dtype=np.float64),
+        "industry": np.asarray(cube["industry"].values, dtype=np.int64),
+    }
+    return p, arrays
+
+
 def feasible_forward_return(
     cube: xr.Dataset,
     horizons: Iterable[int] | None = None,
@@ -141,110 +284,27 @@ def feasible_forward_return(
     ``variance``: "garch" (conditional, the default) or "constant" (the stock's long-run level) noise
     variance estimate; ``noise_var`` (scalar or (S,)) replaces the estimate by a known daily variance.
     """
-    if variance not in ("garch", "constant"):
-        raise DataError(f"feasible oracle: variance={variance!r}, expected 'garch' or 'constant'")
     from zoo.datasets.synth import PHI, PSI, TRANSIENT_SD, TREND_SD, expected_forward_return
 
-    p = synth_parameters(cube)
-    if (p["phi"], p["psi"]) != (PHI, PSI):
-        raise DataError(
-            f"feasible oracle: cube made with phi={p['phi']} psi={p['psi']}, this generator has "
-            f"phi={PHI} psi={PSI}; regenerate the cube"
-        )
+    p, x = _filter_inputs(cube, variance)
     hz = [int(h) for h in (cube["horizon"].values if horizons is None else horizons)]
-    close = np.asarray(cube["bars"].sel(field="close").values, dtype=np.float64)
-    listed = np.asarray(cube["listed"].values)
-    clipped = np.asarray(cube["limit_up"].values) | np.asarray(cube["limit_down"].values)
-    size = np.asarray(cube["size"].values, dtype=np.float64)
-    industry = np.asarray(cube["industry"].values, dtype=np.int64)
+    close, listed = x["close"], x["listed"]
     d, s = close.shape
-
     var_a = (TREND_SD * p["signal_strength"] * p["trend_weight"]) ** 2  # stationary variance of a
     q_a = var_a * (1 - PHI**2)
     q_u = (TRANSIENT_SD * p["signal_strength"] * p["reversal_weight"]) ** 2
-    var_u = q_u / (1 - PSI**2)
     signal_var = var_a + 2 * q_u / (1 + PSI)  # planted share of a one-day return's variance
-    # State per stock (a, u, c, U) stored stock-last, (4, S) and (4, 4, S), so that every step is a
-    # handful of contiguous (S,) vector operations; the observation reads c + u - U.
-    m = np.zeros((4, s))
-    p0 = np.diag([var_a, var_u, 0.0, var_u])
-    p0[1, 3] = p0[3, 1] = var_u
-    cov = np.repeat(p0[:, :, None], s, axis=2)
-    anchored = np.zeros(s, dtype=bool)
-    anchor_q = np.zeros(s)
-    noise_acc = np.zeros(s)  # noise variance summed since the last exact close
-    cum_f = np.zeros(s)  # the stock's fitted factor returns summed over time
-    abs_sum = np.zeros(s)  # |de-factored one-day returns| summed and counted (the long-run level)
-    n_abs = np.zeros(s)
-    h_var = np.full(s, np.nan)  # GARCH conditional variance of the next day's noise
-    prev_eps2 = np.full(s, np.nan)  # yesterday's squared clean de-factored return (NaN: none)
-    prior = np.nan
-    prev_close = np.full(s, np.nan)
-    prev_exact = np.zeros(s, dtype=bool)
-    a_hat = np.zeros((d, s))
-    u_hat = np.zeros((d, s))
-    g_const, g_shock, g_persist = GARCH
-
+    f = _Filter.start(s, var_a, q_u / (1 - PSI**2))
+    a_hat, u_hat = np.zeros((d, s)), np.zeros((d, s))
     for t in range(d):
-        live = listed[t]
-        has_bar = np.isfinite(close[t]) & (close[t] > 0)
-        exact = has_bar & ~clipped[t]
-        logc = np.log(np.where(has_bar, close[t], 1.0))
-        ret = logc - np.log(np.where(np.isfinite(prev_close), prev_close, 1.0))
-        clean = exact & prev_exact  # a one-day return that reads the latent price at both ends
-        size_prev = size[t - 1] if t > 0 else np.full(s, np.nan)
-        f = _factor_fit(ret, clean, size_prev, industry, live) if peers else np.zeros(s)
-        cum_f += f
-        eps = np.where(clean, ret - f, np.nan)
-
-        # Noise variance of today's de-factored return, from data before today only.
-        with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            day_mean = np.nanmean(np.abs(eps)) if np.isfinite(eps).any() else np.nan
-            # shrunk to the cross-section while a stock's own history is short
-            mean_abs = (abs_sum + PRIOR_DAYS * prior) / (n_abs + PRIOR_DAYS) if np.isfinite(prior) else np.nan
-        long_run = ABS_SCALE * mean_abs**2
-        if variance == "garch":
-            # after a day without a clean return the shock is unknown: use its expectation, h itself
-            shock = np.where(np.isfinite(prev_eps2), prev_eps2, h_var)
-            h_var = np.where(
-                np.isfinite(h_var), g_const * long_run + g_shock * shock + g_persist * h_var, long_run
-            )
-        else:
-            h_var = long_run
-        noise = np.maximum(h_var - signal_var, 0.25 * h_var)
-        noise = np.where(np.isfinite(noise), noise, 0.02**2)  # before any data: a typical daily variance
-        if noise_var is not None:
-            noise = np.broadcast_to(np.asarray(noise_var, dtype=np.float64), (s,))
-
-        # Predict (every stock, listed or not: the latent state evolves regardless).
-        _predict(m, cov, q_a, q_u)
-        noise_acc += np.where(live, noise, 0.0)
-
-        # Update where today's close reads the latent price and an earlier exact close anchors it.
-        upd = exact & anchored
-        y = (logc - cum_f) - anchor_q
-        innov = np.where(upd, y - (m[2] + m[1] - m[3]), 0.0)
-        ph = cov[:, 2] + cov[:, 1] - cov[:, 3]  # (4, S): P H^T
-        var_y = ph[2] + ph[1] - ph[3] + noise_acc
-        gain = np.where(upd, ph / np.where(upd, var_y, 1.0), 0.0)
-        m += gain * innov
-        cov -= gain[:, None, :] * ph[None, :, :]
-        _reanchor(m, cov, exact)  # at every exact close, observed or the first one
-        noise_acc = np.where(exact, 0.0, noise_acc)
-        anchor_q = np.where(exact, logc - cum_f, anchor_q)
-        anchored |= exact
-
-        # Today's de-factored return feeds tomorrow's variance forecast.
-        prev_eps2 = np.where(clean, eps**2, np.nan)
-        abs_sum += np.where(clean, np.abs(eps), 0.0)
-        n_abs += clean
-        if np.isfinite(day_mean):
-            prior = day_mean if not np.isfinite(prior) else 0.98 * prior + 0.02 * day_mean
-        prev_close = np.where(has_bar, close[t], prev_close)
-        prev_exact = exact
-        a_hat[t], u_hat[t] = m[0], m[1]
-
+        size_prev = x["size"][t - 1] if t > 0 else np.full(s, np.nan)
+        day = _observe(f, close[t], x["clipped"][t], listed[t], size_prev, x["industry"], peers)
+        noise, day_mean = _noise_variance(f, day, variance, signal_var, noise_var)
+        _predict(f.m, f.cov, q_a, q_u)  # every stock, listed or not: the latent state evolves regardless
+        f.noise_acc += np.where(listed[t], noise, 0.0)
+        _update(f, day)
+        _carry(f, day, day_mean, close[t])
+        a_hat[t], u_hat[t] = f.m[0], f.m[1]
     out = np.stack([np.where(listed, expected_forward_return(a_hat, u_hat, h), np.nan) for h in hz])
     return out.astype(np.float32)
 

@@ -21,34 +21,13 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 import xarray as xr
+from zoo.datasets.calc import forward_simple_returns
 from zoo.datasets.schema import fingerprint
 
 from zoo.errors import DataError
 
 LABEL_NORMS = ("rank", "zscore")
 _LABEL_INPUTS = ("bars", "size", "industry", "breach", "in_universe", "suspended")
-
-
-def forward_returns(close: np.ndarray, breach: np.ndarray, horizon: int) -> np.ndarray:
-    """(D, S) return close[t+1] -> close[t+1+h]; NaN across a missing bar or a breach."""
-    d, s = close.shape
-    out = np.full((d, s), np.nan, dtype=np.float32)
-    if horizon < 1:
-        raise DataError(f"label horizon must be >= 1, got {horizon}")
-    if d < horizon + 2:
-        return out
-    close = close.astype(np.float64)
-    missing = ~np.isfinite(close) | (close <= 0)
-    cm = np.concatenate([np.zeros((1, s)), np.cumsum(missing, axis=0)])
-    cb = np.concatenate([np.zeros((1, s)), np.cumsum(breach, axis=0)])
-    n = d - horizon - 1  # dates t with t+1+h inside the data
-    t = np.arange(n)
-    n_missing = cm[t + 2 + horizon] - cm[t + 1]
-    n_breach = cb[t + 2 + horizon] - cb[t + 2]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ret = close[t + 1 + horizon] / close[t + 1] - 1.0
-    out[:n] = np.where((n_missing == 0) & (n_breach == 0), ret, np.nan)
-    return out
 
 
 def neutralize(y: np.ndarray, size: np.ndarray, industry: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -132,7 +111,7 @@ def label_arrays(cube: xr.Dataset, horizons: Sequence[int]) -> tuple[np.ndarray,
     size = np.asarray(cube["size"].values)
     industry = np.asarray(cube["industry"].values)
     valid = np.asarray(cube["in_universe"].sel(universe="all").values) & ~np.asarray(cube["suspended"].values)
-    raw = np.stack([forward_returns(close, breach, h) for h in horizons])
+    raw = np.stack([forward_simple_returns(close, breach, h) for h in horizons])
     neu = np.stack([neutralize(r, size, industry, valid) for r in raw])
     return raw, neu
 

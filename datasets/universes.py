@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
+from zoo.datasets.calc import one_day_simple_returns
 from zoo.datasets.panel import ffill
 from zoo.datasets.schema import INDEXES
 
@@ -101,19 +102,10 @@ def member_weights(member: np.ndarray, cap: np.ndarray, cap_before: np.ndarray |
         return np.where(tot > 0, raw / tot, 0.0).astype(np.float32)
 
 
-def daily_returns(cube: xr.Dataset) -> np.ndarray:
-    """(D, S) close-to-close simple returns; NaN across gaps and on breach days."""
-    close = np.asarray(cube["bars"].sel(field="close").values, dtype=np.float64)
-    r = np.full_like(close, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r[1:] = close[1:] / close[:-1] - 1.0
-    r[np.asarray(cube["breach"].values)] = np.nan
-    return r
-
-
 def tracking_table(cube: xr.Dataset) -> list[dict]:
     """How each stand-in's daily return (yesterday's weights × today's returns) tracks ``index_close``."""
-    r = np.nan_to_num(daily_returns(cube), nan=0.0)
+    close = np.asarray(cube["bars"].sel(field="close").values, dtype=np.float64)
+    r = np.nan_to_num(one_day_simple_returns(close, np.asarray(cube["breach"].values)), nan=0.0)
     w = np.asarray(cube["index_weight"].values, dtype=np.float64)
     out = []
     for i, name in enumerate(map(str, cube["index"].values)):
@@ -149,7 +141,6 @@ __all__ = [
     "all_universe",
     "build_indexes",
     "member_weights",
-    "daily_returns",
     "days_since_trade",
     "month_starts",
     "tier_sizes",

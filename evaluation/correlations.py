@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-from zoo.evaluation.ic import MIN_STOCKS, _with_model_dim, cross_corr
+from zoo.evaluation.ic import MIN_STOCKS, cross_corr, with_model_dim
 
 
 def _on_grid(x: xr.DataArray, like: xr.DataArray) -> xr.DataArray:
@@ -30,7 +30,7 @@ def style_correlation(
     ``exposures`` is ``(style, date, symbol)`` (``evaluation.styles.style_exposures``); ``universe`` a
     boolean ``(date, symbol)`` mask on the exposures' grid.
     """
-    scores = _with_model_dim(scores)
+    scores = with_model_dim(scores)
     table = {}
     for style in exposures["style"].values:
         expo = exposures.sel(style=style).drop_vars("style", errors="ignore").transpose("date", "symbol")
@@ -63,7 +63,7 @@ def factor_correlation(
 
     ``universe`` is a boolean ``(date, symbol)`` mask on the grid of ``like`` (default: the scores' grid).
     """
-    scores = _with_model_dim(scores)
+    scores = with_model_dim(scores)
     grid = like if like is not None else scores.isel(model=0)
     panels = {str(m): _on_grid(scores.sel(model=m), grid) for m in scores["model"].values}
     names = list(panels)

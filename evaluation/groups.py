@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import xarray as xr
-from zoo.evaluation._cube import check_dates, close_panel, flag_panel, universe_mask
+from zoo.evaluation.cube import check_dates, close_panel, flag_panel, universe_mask
 from zoo.evaluation.ic import rank_rows
 
 from zoo.errors import EvaluationError
@@ -249,78 +249,18 @@ def nav(r: pd.Series) -> pd.Series:
     return (1 + r.fillna(0.0)).cumprod()
 
 
-def _score_panel(
-    score: xr.DataArray, cube: xr.Dataset, n_groups: int, exclude: tuple[str, ...]
-) -> np.ndarray:
-    """The score as a (date, symbol) float64 panel on the cube's axes, after checking the inputs."""
-    if n_groups < 2:
-        raise EvaluationError(f"a group test needs at least 2 groups, got {n_groups}")
-    if set(score.dims) != {"date", "symbol"}:
-        raise EvaluationError(f"the score must have dims (date, symbol), got {score.dims}")
-    sc = score.reindex(date=cube["date"].values, symbol=cube["symbol"].values)
-    sc = sc.transpose("date", "symbol").values.astype(np.float64)
-    if not np.isfinite(sc).any():
-        raise EvaluationError("the score has no finite value on the cube's dates and symbols")
-    unknown = [f for f in exclude if f not in cube.variables]
-    if unknown:
-        raise EvaluationError(f"group test exclusion flag(s) {unknown} are not variables of the cube")
-    return sc
-
-
-def _group_counts(gcol: np.ndarray, eligible_bench: np.ndarray, n_groups: int) -> np.ndarray:
-    """(weeks, G + 1) members of every group and of the benchmark (the universe's tradable stocks)."""
-    weeks, n_cols = gcol.shape[0], n_groups + 1
-    offset = (np.arange(weeks) * (n_cols + 1))[:, None]
-    count = np.bincount((gcol + offset).ravel(), minlength=weeks * (n_cols + 1))
-    count = count.reshape(weeks, n_cols + 1)[:, :n_cols].astype(np.float64)
-    count[:, n_groups] = eligible_bench.sum(axis=1)
-    return count
-
-
-def _warn_empty_top(count, n_groups, universe, dates, trade, eligible) -> None:
-    """Warn once when the TOP group is empty on some rebalances (those weeks count in no TOP statistic)."""
-    empty_top = np.flatnonzero(count[:, n_groups - 1] == 0)
-    if empty_top.size:
-        first = empty_top[0]
-        warnings.warn(
-            f"group test in universe {universe!r} with {n_groups} groups: the TOP group is empty on "
-            f"{empty_top.size} of {len(count)} rebalances (first at the trade of "
-            f"{pd.Timestamp(dates[trade[first]]).date()}, {int(eligible[first].sum())} scored tradable "
-            "stocks); those weeks have no TOP return and count in no TOP statistic",
-            stacklevel=3,
-        )
-
-
-def _turnover(prev_w, new_w, gcol_prev, gcol_now, ratio, count_prev, count_now, n_groups) -> np.ndarray:
-    """One-way turnover of every group at a trade: new equal weights against last week's drifted ones."""
+def _week_turnover(grown: np.ndarray, new_w: np.ndarray, before: np.ndarray, now: np.ndarray, n_groups: int):
+    """One-way turnover per group: half the sum of |new weight - last week's weight drifted to the trade|."""
     n_cols = n_groups + 1
-    grown = prev_w * ratio
     # bincount adds in stock order, as the dense column sums did: the same sums to the last bit
-    total = np.bincount(gcol_prev, grown, minlength=n_cols + 1)
+    total = np.bincount(before, grown, minlength=n_cols + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        grown /= total[gcol_prev]
-    same = gcol_now == gcol_prev
+        grown /= total[before]
+    same = now == before
     # |new - drifted| per stock and group: one term for a stock that stays, two for one that moves
-    cols = np.stack([gcol_now, gcol_prev], axis=1).ravel()
+    cols = np.stack([now, before], axis=1).ravel()
     terms = np.stack([np.where(same, np.abs(new_w - grown), new_w), np.where(same, 0.0, grown)], axis=1)
-    t = 0.5 * np.bincount(cols, terms.ravel(), minlength=n_cols + 1)[:n_groups]
-    t[(count_now[:n_groups] == 0) | (count_prev[:n_groups] == 0)] = np.nan
-    return t
-
-
-def _week_returns(lp, trade_k, end_k, held, gcol_k, new_w, bench_k, inv_k, count_k, n_groups):
-    """Daily returns of every group and the benchmark from the trade to the week's end: (days, rows)."""
-    n_cols = n_groups + 1
-    days = np.arange(trade_k + 1, end_k + 1)
-    if not days.size:
-        return days, None
-    weight = np.zeros((len(new_w), n_cols))  # equal weights at the trade, one column per group
-    weight[held, gcol_k[held]] = new_w[held]
-    weight[:, n_groups] = bench_k * inv_k[n_groups] if count_k[n_groups] else 0.0
-    rel = np.exp(lp[days] - lp[trade_k])  # each stock's value relative to the trade close
-    value = np.nan_to_num(rel) @ weight
-    value[:, count_k == 0] = np.nan
-    return days, value / np.vstack([np.ones((1, n_cols)), value[:-1]]) - 1
+    return 0.5 * np.bincount(cols, terms.ravel(), minlength=n_cols + 1)[:n_groups]
 
 
 def group_backtest(
@@ -331,8 +271,18 @@ def group_backtest(
     exclude: tuple[str, ...] = EXCLUDE_DEFAULT,
 ) -> GroupResult:
     """Weekly quantile-group back-test of a ``(date, symbol)`` score in ``universe`` (module docstring)."""
+    if n_groups < 2:
+        raise EvaluationError(f"a group test needs at least 2 groups, got {n_groups}")
     dates = check_dates(cube, "group back-test")
-    sc = _score_panel(score, cube, n_groups, exclude)
+    if set(score.dims) != {"date", "symbol"}:
+        raise EvaluationError(f"the score must have dims (date, symbol), got {score.dims}")
+    sc = score.reindex(date=cube["date"].values, symbol=cube["symbol"].values)
+    sc = sc.transpose("date", "symbol").values.astype(np.float64)
+    if not np.isfinite(sc).any():
+        raise EvaluationError("the score has no finite value on the cube's dates and symbols")
+    unknown = [f for f in exclude if f not in cube.variables]
+    if unknown:
+        raise EvaluationError(f"group test exclusion flag(s) {unknown} are not variables of the cube")
     member = universe_mask(cube, universe, "group back-test")
     close = close_panel(cube, "group back-test")
     blocked = ~np.isfinite(close)
@@ -358,8 +308,20 @@ def group_backtest(
     n_sym = groups.shape[1]
     # per week, the column of each stock (G + 1 = not held) and the counts of every group and the benchmark
     gcol = np.where(groups >= 0, groups, n_cols).astype(np.intp)
-    count = _group_counts(gcol, eligible_bench, n_groups)
-    _warn_empty_top(count, n_groups, universe, dates, trade, eligible)
+    offset = (np.arange(signal.size) * (n_cols + 1))[:, None]
+    count = np.bincount((gcol + offset).ravel(), minlength=signal.size * (n_cols + 1))
+    count = count.reshape(signal.size, n_cols + 1)[:, :n_cols].astype(np.float64)
+    count[:, n_groups] = eligible_bench.sum(axis=1)
+    empty_top = np.flatnonzero(count[:, n_groups - 1] == 0)
+    if empty_top.size:
+        first = empty_top[0]
+        warnings.warn(
+            f"group test in universe {universe!r} with {n_groups} groups: the TOP group is empty on "
+            f"{empty_top.size} of {signal.size} rebalances (first at the trade of "
+            f"{pd.Timestamp(dates[trade[first]]).date()}, {int(eligible[first].sum())} scored tradable "
+            "stocks); those weeks have no TOP return and count in no TOP statistic",
+            stacklevel=2,
+        )
     with np.errstate(divide="ignore"):
         inv = 1.0 / count  # the equal weight of a member of each group
     value_rows, values, turnover = [], [], np.full((signal.size, n_groups), np.nan)
@@ -372,15 +334,18 @@ def group_backtest(
         new_w[held] = inv[k, gcol[k, held]]
         if k > 0 and end[k - 1] == trade[k]:
             ratio = np.exp(lp[trade[k]] - lp[trade[k - 1]])  # drift of last week's weights to this trade
-            turnover[k] = _turnover(
-                prev_w, new_w, gcol[k - 1], gcol[k], ratio, count[k - 1], count[k], n_groups
-            )
+            turnover[k] = _week_turnover(prev_w * ratio, new_w, gcol[k - 1], gcol[k], n_groups)
+            turnover[k][(count[k, :n_groups] == 0) | (count[k - 1, :n_groups] == 0)] = np.nan
         prev_w = new_w
-        days, value = _week_returns(
-            lp, trade[k], end[k], held, gcol[k], new_w, eligible_bench[k], inv[k], count[k], n_groups
-        )
-        if value is not None:
-            values.append(value)
+        days = np.arange(trade[k] + 1, end[k] + 1)
+        if days.size:
+            weight = np.zeros((n_sym, n_cols))  # equal weights at the trade, one column per group
+            weight[held, gcol[k, held]] = new_w[held]
+            weight[:, n_groups] = eligible_bench[k] * inv[k, n_groups] if count[k, n_groups] else 0.0
+            rel = np.exp(lp[days] - lp[trade[k]])  # each stock's value relative to the trade close
+            value = np.nan_to_num(rel) @ weight
+            value[:, count[k] == 0] = np.nan
+            values.append(value / np.vstack([np.ones((1, n_cols)), value[:-1]]) - 1)
             value_rows.append(days)
     rows = np.concatenate(value_rows) if value_rows else np.zeros(0, dtype=np.int64)
     daily = np.vstack(values) if values else np.zeros((0, n_cols))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import xarray as xr
-from zoo.evaluation._cube import check_dates, close_panel, flag_panel, require, universe_mask
+from zoo.datasets.calc import forward_simple_returns
+from zoo.evaluation.cube import check_dates, close_panel, flag_panel, require, universe_mask
 
 from zoo.errors import EvaluationError
 
@@ -31,19 +32,7 @@ def forward_returns(cube: xr.Dataset, horizon: int) -> xr.DataArray:
     h = int(horizon)
     check_dates(cube, "forward returns")
     close = close_panel(cube, "forward returns")
-    n = close.shape[0]
-    missing = np.vstack([np.zeros((1, close.shape[1]), np.int64), np.cumsum(~np.isfinite(close), axis=0)])
-    breach = np.vstack(
-        [np.zeros((1, close.shape[1]), np.int64), np.cumsum(flag_panel(cube, "breach"), axis=0)]
-    )
-    out = np.full(close.shape, np.nan)
-    t = np.arange(max(n - 1 - h, 0))  # dates whose whole holding period lies inside the cube
-    if t.size:
-        start, end = t + 1, t + 1 + h
-        ret = close[end] / close[start] - 1.0
-        gap = (missing[end + 1] - missing[start]) > 0  # a missing close at t+1 .. t+1+h
-        broken = (breach[end + 1] - breach[start + 1]) > 0  # a price break between t+1 and t+1+h
-        out[t] = np.where(gap | broken, np.nan, ret)
+    out = forward_simple_returns(close, flag_panel(cube, "breach"), h)
     return xr.DataArray(
         out.astype(np.float32),
         dims=("date", "symbol"),
@@ -232,7 +221,7 @@ def ic_study(
 
     The table has columns model, horizon, universe, rank_ic, rank_icir, win_rate, n_dates.
     """
-    scores = _with_model_dim(scores)
+    scores = with_model_dim(scores)
     rows, series = [], {}
     masks = {u: universe_mask(cube, u, "IC") for u in universes}
     for h in horizons:
@@ -266,7 +255,7 @@ def ic_table(summary: pd.DataFrame, horizon: int, digits: int = 3) -> pd.DataFra
     return table.round(digits)
 
 
-def _with_model_dim(scores: xr.DataArray) -> xr.DataArray:
+def with_model_dim(scores: xr.DataArray) -> xr.DataArray:
     """Scores with a ``model`` dimension first (a single ``(date, symbol)`` score becomes model 'score')."""
     if not isinstance(scores, xr.DataArray):
         raise EvaluationError(f"scores must be an xarray.DataArray, got {type(scores).__name__}")

@@ -20,7 +20,7 @@ import tomli_w
 import xarray as xr
 from zoo.evaluation.baselines import baseline_scores, is_baseline, model_mask, short_name
 from zoo.evaluation.groups import GroupResult
-from zoo.evaluation.ic import _with_model_dim, ic_table
+from zoo.evaluation.ic import ic_table, with_model_dim
 from zoo.evaluation.paired import verdict_lines
 from zoo.evaluation.report_files import Writer, formatted, html_table, markdown_table, write_pages
 from zoo.evaluation.report_sections import (
@@ -196,7 +196,7 @@ def _trim(cube: xr.Dataset, scores: xr.DataArray, lookahead: int) -> xr.Dataset:
 
 
 def _prepare(scores: xr.DataArray, cube: xr.Dataset) -> xr.DataArray:
-    scores = _with_model_dim(scores)
+    scores = with_model_dim(scores)
     names = [str(m) for m in scores["model"].values]
     if len(set(names)) != len(names):
         raise EvaluationError(f"model names must be unique, got {names}")

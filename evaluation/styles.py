@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 import xarray as xr
-from zoo.evaluation._cube import check_dates, close_panel, field_panel, flag_panel, rolling_sum, universe_mask
+from zoo.datasets.calc import min_observations, one_day_simple_returns
+from zoo.evaluation.cube import check_dates, close_panel, field_panel, flag_panel, rolling_sum, universe_mask
 
 from zoo.errors import EvaluationError
 
@@ -30,11 +31,7 @@ STYLES: tuple[str, ...] = ("size", "beta", "momentum", "residual_volatility", "l
 
 def daily_returns(cube: xr.Dataset) -> np.ndarray:
     """Close-to-close simple returns ``(date, symbol)`` float64; NaN on a missing bar or a breach at t."""
-    close = close_panel(cube, "daily returns")
-    ret = np.full(close.shape, np.nan)
-    ret[1:] = close[1:] / close[:-1] - 1.0
-    ret[flag_panel(cube, "breach")] = np.nan
-    return ret
+    return one_day_simple_returns(close_panel(cube, "daily returns"), flag_panel(cube, "breach"))
 
 
 def market_returns(cube: xr.Dataset, returns: np.ndarray, universe: str = "all") -> np.ndarray:
@@ -49,10 +46,6 @@ def market_returns(cube: xr.Dataset, returns: np.ndarray, universe: str = "all")
     wsum = np.where(ok, prev_w, 0.0).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(wsum > 0, np.where(ok, prev_w * returns, 0.0).sum(axis=1) / wsum, np.nan)
-
-
-def _min_obs(window: int, frac: float) -> int:
-    return max(2, int(np.ceil(window * frac)))
 
 
 def _beta_resvol(
@@ -161,17 +154,19 @@ def _raw_styles(
             )
     if {"beta", "residual_volatility"} & set(styles):
         mkt = market_returns(cube, ret, universe)
-        beta, resid = _beta_resvol(ret, mkt, beta_window, _min_obs(beta_window, min_obs_frac))
+        beta, resid = _beta_resvol(
+            ret, mkt, beta_window, min_observations(beta_window, min_obs_frac, floor=2)
+        )
         out["beta"], out["residual_volatility"] = beta, resid
     if {"momentum", "reversal"} & set(styles):
         with np.errstate(invalid="ignore"):
             logret = np.log1p(ret)
         span = momentum_window - momentum_skip
         out["momentum"] = _trailing_logret(
-            logret, momentum_window - 1, momentum_skip, _min_obs(span, min_obs_frac)
+            logret, momentum_window - 1, momentum_skip, min_observations(span, min_obs_frac, floor=2)
         )
         out["reversal"] = _trailing_logret(
-            logret, reversal_window - 1, 0, _min_obs(reversal_window, min_obs_frac)
+            logret, reversal_window - 1, 0, min_observations(reversal_window, min_obs_frac, floor=2)
         )
     if "liquidity" in styles:
         if "mcap" not in cube.variables:

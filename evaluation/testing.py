@@ -45,7 +45,7 @@ def tiny_cube(
             "size": (("date", "symbol"), size.astype(np.float32)),
             "industry": (("symbol",), np.zeros(n_sym, dtype=np.int16)),
             "listed": (("date", "symbol"), np.isfinite(close)),
-            # xarray forbids a variable named like its dimension; see evaluation._cube.membership
+            # xarray forbids a variable named like its dimension; see evaluation.cube.membership
             "in_universe": (
                 ("universe", "date", "symbol"),
                 np.stack([np.asarray(uni[u], bool) for u in names]),

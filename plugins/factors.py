@@ -21,12 +21,12 @@ factors"):
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import attrs
 import numpy as np
 from attrs import field, frozen, validators
+from zoo.datasets.calc import bar_panel, carried, flag_panel, min_observations, one_day_log_returns, traded
 
 from zoo import hookimpl
 from zoo.errors import DataError, RegistryError
@@ -48,29 +48,11 @@ def _bar_field(cube: xr.Dataset, name: str, factor: str) -> np.ndarray:
     fields = [str(f) for f in cube["bars"]["field"].values]
     if name not in fields:
         raise DataError(f"factor {factor!r} needs the bar field {name!r}; the cube's fields are {fields}")
-    return cube["bars"].sel(field=name).transpose("date", "symbol").values.astype(np.float64)
+    return bar_panel(cube, name)
 
 
 def _close(cube: xr.Dataset, factor: str) -> np.ndarray:
-    close = _bar_field(cube, "close", factor)
-    close[~(close > 0)] = np.nan  # zero or negative prices are missing bars, not prices
-    return close
-
-
-def _breach(cube: xr.Dataset) -> np.ndarray:
-    """``breach`` as bool ``(date, symbol)``; all False when the cube has none (adjusted prices)."""
-    if "breach" not in cube.variables:
-        return np.zeros((cube.sizes["date"], cube.sizes["symbol"]), dtype=bool)
-    return cube["breach"].transpose("date", "symbol").values.astype(bool)
-
-
-def _carried(close: np.ndarray) -> np.ndarray:
-    """The last traded close at or before each day (NaN before a stock's first bar)."""
-    rows = np.where(np.isfinite(close), np.arange(close.shape[0])[:, None], -1)
-    last = np.maximum.accumulate(rows, axis=0)
-    out = np.take_along_axis(close, np.maximum(last, 0), axis=0)
-    out[last < 0] = np.nan
-    return out
+    return traded(_bar_field(cube, "close", factor))  # zero or negative prices are missing bars, not prices
 
 
 def _lag(values: np.ndarray, n: int) -> np.ndarray:
@@ -89,19 +71,6 @@ def _breach_between(breach: np.ndarray, first_lag: int, last_lag: int) -> np.nda
     hi = np.clip(t - last_lag + 1, 0, None)
     lo = np.clip(t - first_lag, 0, None)
     return (csum[hi] - csum[lo]) > 0
-
-
-def _daily_log_returns(cube: xr.Dataset, factor: str) -> np.ndarray:
-    close = _close(cube, factor)
-    ret = np.full(close.shape, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ret[1:] = np.log(close[1:] / close[:-1])
-    ret[_breach(cube)] = np.nan
-    return ret
-
-
-def _min_obs(window: int, frac: float) -> int:
-    return max(1, math.ceil(window * frac))
 
 
 def _as_score(values: np.ndarray, cube: xr.Dataset, name: str) -> xr.DataArray:
@@ -140,10 +109,10 @@ class PriceChange:
     def __call__(self, cube: xr.Dataset) -> xr.DataArray:
         """The factor on the cube's dates and symbols."""
         close = _close(cube, self.name)
-        carried = _carried(close)
+        last = carried(close)
         with np.errstate(invalid="ignore", divide="ignore"):
-            change = np.log(_lag(carried, self.skip) / _lag(carried, self.window))
-        broken = _breach_between(_breach(cube), self.window - 1, self.skip)
+            change = np.log(_lag(last, self.skip) / _lag(last, self.window))
+        broken = _breach_between(flag_panel(cube, "breach"), self.window - 1, self.skip)
         out = np.where(np.isfinite(close) & ~broken, self.sign * change, np.nan)
         return _as_score(out, cube, self.name)
 
@@ -160,8 +129,10 @@ class LowVolatility:
         """The factor on the cube's dates and symbols."""
         import pandas as pd
 
-        ret = pd.DataFrame(_daily_log_returns(cube, self.name))
-        std = ret.rolling(self.window, min_periods=max(2, _min_obs(self.window, self.min_obs_frac))).std()
+        ret = pd.DataFrame(one_day_log_returns(_close(cube, self.name), flag_panel(cube, "breach")))
+        std = ret.rolling(
+            self.window, min_periods=min_observations(self.window, self.min_obs_frac, floor=2)
+        ).std()
         has_bar = np.isfinite(_close(cube, self.name))
         return _as_score(np.where(has_bar, -std.to_numpy(), np.nan), cube, self.name)
 
@@ -190,7 +161,9 @@ class LowTurnover:
             daily = np.where(np.isfinite(close) & (mcap > 0) & (volume >= 0), price * volume / mcap, np.nan)
         import pandas as pd
 
-        mean = pd.DataFrame(daily).rolling(self.window, min_periods=_min_obs(self.window, self.min_obs_frac))
+        mean = pd.DataFrame(daily).rolling(
+            self.window, min_periods=min_observations(self.window, self.min_obs_frac)
+        )
         out = np.where(np.isfinite(close), -mean.mean().to_numpy(), np.nan)
         return _as_score(out, cube, self.name)
 
@@ -218,24 +191,10 @@ class RankCombination:
 
 
 @frozen
-class Reversal5Config:
-    """Minus the log price change over the last 5 trading days."""
-
-    window: int = field(default=5, validator=_check_window)
-
-
-@frozen
-class Reversal20Config:
-    """Minus the log price change over the last 20 trading days."""
+class PriceChangeConfig:
+    """A log price change over ``window`` trading days, leaving out the latest ``skip`` days."""
 
     window: int = field(default=20, validator=_check_window)
-
-
-@frozen
-class Momentum60Config:
-    """The log price change over the last 60 trading days, leaving out the latest ``skip`` days."""
-
-    window: int = field(default=60, validator=_check_window)
     skip: int = field(default=0, validator=validators.ge(0))
 
     def __attrs_post_init__(self) -> None:
@@ -244,19 +203,20 @@ class Momentum60Config:
 
 
 @frozen
-class LowVol20Config:
-    """Minus the std of daily log returns over the last 20 trading days."""
+class WindowStatConfig:
+    """A statistic of daily values over ``window`` trading days, ``min_obs_frac`` of them finite."""
 
     window: int = field(default=20, validator=_check_window)
     min_obs_frac: float = field(default=0.5, validator=_check_frac)
 
 
-@frozen
-class LowTurnover20Config:
-    """Minus the mean daily turnover (vwap x volume / mcap) over the last 20 trading days."""
-
-    window: int = field(default=20, validator=_check_window)
-    min_obs_frac: float = field(default=0.5, validator=_check_frac)
+def with_defaults(family: type, **defaults: object) -> type:
+    """The family's config class with other defaults (fields, validators and checks stay the family's)."""
+    fields = {
+        f.name: attrs.field(default=defaults.get(f.name, f.default), validator=f.validator, type=f.type)
+        for f in attrs.fields(attrs.resolve_types(family))
+    }
+    return attrs.make_class(family.__name__, fields, bases=(family,), frozen=True, slots=True)
 
 
 #: The five single factors, the default of ``rank_combo`` and of ``[evaluate] baselines``.
@@ -292,35 +252,35 @@ def zoo_components() -> list[Component]:
         Component(
             FACTOR,
             "reversal_5",
-            Reversal5Config,
-            lambda cfg, _: PriceChange("reversal_5", cfg.window, sign=-1.0),
+            with_defaults(PriceChangeConfig, window=5),
+            lambda cfg, _: PriceChange("reversal_5", cfg.window, cfg.skip, sign=-1.0),
             doc="minus the 5-day log price change",
         ),
         Component(
             FACTOR,
             "reversal_20",
-            Reversal20Config,
-            lambda cfg, _: PriceChange("reversal_20", cfg.window, sign=-1.0),
+            PriceChangeConfig,
+            lambda cfg, _: PriceChange("reversal_20", cfg.window, cfg.skip, sign=-1.0),
             doc="minus the 20-day log price change",
         ),
         Component(
             FACTOR,
             "momentum_60",
-            Momentum60Config,
+            with_defaults(PriceChangeConfig, window=60),
             lambda cfg, _: PriceChange("momentum_60", cfg.window, cfg.skip),
             doc="the 60-day log price change",
         ),
         Component(
             FACTOR,
             "low_vol_20",
-            LowVol20Config,
+            WindowStatConfig,
             lambda cfg, _: LowVolatility("low_vol_20", cfg.window, cfg.min_obs_frac),
             doc="minus the 20-day std of daily log returns",
         ),
         Component(
             FACTOR,
             "low_turnover_20",
-            LowTurnover20Config,
+            WindowStatConfig,
             lambda cfg, _: LowTurnover("low_turnover_20", cfg.window, cfg.min_obs_frac),
             doc="minus the 20-day mean turnover (value / mcap)",
         ),

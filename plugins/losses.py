@@ -79,7 +79,7 @@ class WeightedMSEConfig:
     alpha: float = field(default=2.0, validator=validators.ge(0))
     #: Winsorise each day's labels at median ± this many MADs (x 1.4826) before the z-score: the
     #: report's 去极值. Without it the fat tails and the long-end weight make the fit load on
-    #: volatility (docs/training.md, "Why the weighted MSE scored below zero"). 0 turns it off.
+    #: volatility (results/training/evidence-of-skill.md). 0 turns it off.
     label_clip_mad: float = field(default=1.5, validator=validators.ge(0))
 
 

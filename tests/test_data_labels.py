@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from zoo.datasets.calc import forward_simple_returns as forward_returns
 from zoo.datasets.labels import (
     ensure_labels,
-    forward_returns,
     neutralize,
     normalize_cross_section,
     rank_ic_series,

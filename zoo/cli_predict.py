@@ -6,9 +6,7 @@ from pathlib import Path
 
 import typer
 
-from zoo.cli_common import plugins_of
-
-URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)."
+from zoo.cli_common import URI_OPTION, plugins_of
 
 
 def _predict(
@@ -23,7 +21,7 @@ def _predict(
     top: int = typer.Option(20, "--top", help="Print the K best-scored stocks.", min=0),
     data: str = typer.Option(None, "--data", help="Data store to score [the one the model was trained on]."),
     device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:N or auto [the spec's train.device]."),
-    uri: str = typer.Option(None, "--uri", help=URI_HELP),
+    uri: str = URI_OPTION,
     trust_pickles: bool = typer.Option(
         False,
         "--trust-pickles",
@@ -66,7 +64,7 @@ def _predict(
 def _register(
     run: str = typer.Argument(..., help="A final run id (zoo train SPEC --final), or its experiment's name."),
     name: str = typer.Option(..., "--name", help="Registered model name."),
-    uri: str = typer.Option(None, "--uri", help=URI_HELP),
+    uri: str = URI_OPTION,
 ) -> None:
     """Register a final run's model (spec + each seed's weights) in the MLflow Model Registry."""
     from zoo.tracking import runs as tracking

@@ -8,13 +8,21 @@ from pathlib import Path
 
 import typer
 
-from zoo.cli_common import SET_OPTION_HELP, announce_store, plugins_of
-
-URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else mlflow.db in $ZOO_HOME or here)."
-WORKERS_HELP = "Run the fits on a local Dask cluster of N worker processes (0 = serially, in this process)."
-SCHEDULER_HELP = "Run the fits on an existing Dask cluster (e.g. tcp://10.0.0.5:8786) instead."
-GPUS_HELP = "Share of a worker's GPU resource each fit asks for (0.25: four fits per GPU)."
-CLUSTER_HOST_HELP = "Address the local Dask cluster and dashboard listen on (default 127.0.0.1 only)."
+from zoo.cli_common import (
+    AUTO_WORKERS_OPTION,
+    CLUSTER_HOST_HELP,
+    CLUSTER_HOST_OPTION,
+    GPUS_OPTION,
+    SCHEDULER_HELP,
+    SCHEDULER_OPTION,
+    SET_OPTION_HELP,
+    URI_HELP,
+    URI_OPTION,
+    WORKERS_HELP,
+    WORKERS_OPTION,
+    announce_store,
+    plugins_of,
+)
 
 
 @contextmanager
@@ -97,11 +105,11 @@ def _train(
     experiment: str = typer.Option(
         None, "--experiment", "-e", help="MLflow experiment (default: the spec's name)."
     ),
-    uri: str = typer.Option(None, "--uri", help=URI_HELP),
-    workers: int = typer.Option(0, "--workers", "-w", help=WORKERS_HELP, min=0),
-    scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
-    gpus_per_fit: float = typer.Option(0.0, "--gpus-per-fit", help=GPUS_HELP, min=0.0),
-    cluster_host: str = typer.Option("127.0.0.1", "--cluster-host", help=CLUSTER_HOST_HELP),
+    uri: str = URI_OPTION,
+    workers: int = WORKERS_OPTION,
+    scheduler: str = SCHEDULER_OPTION,
+    gpus_per_fit: float = GPUS_OPTION,
+    cluster_host: str = CLUSTER_HOST_OPTION,
     final: bool = typer.Option(
         False, "--final", help="Train the deployable model: every seed on all labelled days up to --until."
     ),
@@ -166,11 +174,11 @@ def _study(
     experiment: str = typer.Option(
         None, "--experiment", "-e", help="MLflow experiment (default: the study's name)."
     ),
-    uri: str = typer.Option(None, "--uri", help=URI_HELP),
-    workers: int = typer.Option(0, "--workers", "-w", help=WORKERS_HELP, min=0),
-    scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
-    gpus_per_fit: float = typer.Option(0.0, "--gpus-per-fit", help=GPUS_HELP, min=0.0),
-    cluster_host: str = typer.Option("127.0.0.1", "--cluster-host", help=CLUSTER_HOST_HELP),
+    uri: str = URI_OPTION,
+    workers: int = WORKERS_OPTION,
+    scheduler: str = SCHEDULER_OPTION,
+    gpus_per_fit: float = GPUS_OPTION,
+    cluster_host: str = CLUSTER_HOST_OPTION,
 ) -> None:
     """Run a study (a list or grid of specs) as sibling parent runs; rerun it to resume where it stopped."""
     from zoo.tracking import runs as tracking
@@ -208,7 +216,7 @@ def _study(
 
 def _compare(
     experiment: str = typer.Option(None, "--experiment", "-e", help="Experiment (default: the latest one)."),
-    uri: str = typer.Option(None, "--uri", help=URI_HELP),
+    uri: str = URI_OPTION,
 ) -> None:
     """Print an experiment's parent runs side by side: the spec keys that differ, then the metrics."""
     import pandas as pd
@@ -231,7 +239,7 @@ def _compare(
 
 
 def _ui(
-    uri: str = typer.Option(None, "--uri", help=URI_HELP),
+    uri: str = URI_OPTION,
     port: int = typer.Option(0, "--port", help="Port on 127.0.0.1 (default: a free one)."),
 ) -> None:
     """Start the MLflow UI on the tracking store (127.0.0.1 only) and print its address; Ctrl-C stops it."""
@@ -314,13 +322,11 @@ def _main(
         "-e",
         help="Experiment (default: main, main-synth, main-full or main-synth-full).",
     ),
-    uri: str = typer.Option(None, "--uri", help=URI_HELP),
-    workers: int = typer.Option(
-        None, "--workers", "-w", help=WORKERS_HELP + " (default: min(2, CPU cores))", min=0
-    ),
-    scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
-    gpus_per_fit: float = typer.Option(0.0, "--gpus-per-fit", help=GPUS_HELP, min=0.0),
-    cluster_host: str = typer.Option("127.0.0.1", "--cluster-host", help=CLUSTER_HOST_HELP),
+    uri: str = URI_OPTION,
+    workers: int = AUTO_WORKERS_OPTION,
+    scheduler: str = SCHEDULER_OPTION,
+    gpus_per_fit: float = GPUS_OPTION,
+    cluster_host: str = CLUSTER_HOST_OPTION,
 ) -> None:
     """The main job: GRU and DecompGRU x IC / weighted-MSE, rolling yearly, a Fig. 8 table, then the UI."""
     from zoo.train.main_job import default_workers, run_main

@@ -24,6 +24,7 @@ from zoo.errors import TrainingError
 from zoo.interfaces import ESTIMATOR, EstimatorSetup, ValidationSet
 from zoo.train import estimator_io
 from zoo.train.labels import normalize_labels
+from zoo.train.source import capability
 from zoo.train.trainer import FitResult
 
 #: The fitted estimator's artifact inside the child run's ``weights/`` folder (a data document,
@@ -177,7 +178,7 @@ def fit_split(
     """
     from zoo.datasets.features import FEATURES
 
-    if not hasattr(source, "features"):
+    if capability(source, "features") is None:
         raise TrainingError(
             f"{desc}: the data source {type(source).__name__} gives no window features; an estimator "
             f"spec needs a cube source (zoo.train.data.CubeSource)"

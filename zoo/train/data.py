@@ -155,7 +155,7 @@ class CubeSource:
 
     def label(self, horizon: int) -> xr.DataArray:
         """Raw forward returns close(t+1) -> close(t+1+h) inside the spec's universe (NaN outside)."""
-        from zoo.evaluation._cube import universe_mask
+        from zoo.evaluation.cube import universe_mask
         from zoo.evaluation.ic import forward_returns
 
         ret = forward_returns(self.cube, horizon)

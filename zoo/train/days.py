@@ -104,3 +104,8 @@ def list_dayset(days: Sequence[Day]) -> DaySet:
     """A DaySet over days already in memory (tests, stand-in sources)."""
     days = list(days)
     return DaySet(np.array([d.date for d in days]), lambda i: days[i], cache_bytes=0)
+
+
+def source_dayset(source: Any, positions: np.ndarray, fetch: Callable[[int], Day]) -> DaySet:
+    """The days at ``positions`` of a source's date axis, each ``fetch(position)`` (the source caches)."""
+    return DaySet(source.dates[positions], lambda j: fetch(int(positions[j])), cache_bytes=0)

@@ -240,13 +240,6 @@ def job_source(job: FitJob, spec: Any) -> Any:
 # --------------------------------------------------------------------------- the fit
 
 
-def _dayset(source: Any, positions: np.ndarray, fetch: Callable) -> Any:
-    """The days at ``positions`` of the source's date axis (the source caches them, the set does not)."""
-    from zoo.train.days import DaySet
-
-    return DaySet(source.dates[positions], lambda j: fetch(int(positions[j])), cache_bytes=0)
-
-
 #: The random stream of the training stock samples (apart from the day order's, which stays as it was).
 SAMPLE_STREAM = 1
 
@@ -255,7 +248,9 @@ def _train_fetch(source: Any, stocks_per_day: int, seed: int) -> Callable[[int],
     """How a fit gets a training day: the whole cached day, or a fresh stratified sample of its stocks."""
     if not stocks_per_day:
         return source.day
-    sampled = getattr(source, "sampled_day", None)
+    from zoo.train.source import capability
+
+    sampled = capability(source, "sampled_day")
     if sampled is None:
         raise TrainingError(
             f"train.stocks_per_day: the data source {type(source).__name__} cannot sample stocks "
@@ -270,18 +265,19 @@ def neural_fit(ctx: FitContext) -> FitProduct:
     import torch
 
     from zoo.compose import build_model
+    from zoo.train.days import source_dayset
     from zoo.train.device import resolve_device
     from zoo.train.ensemble import stitch
-    from zoo.train.source import on_device
+    from zoo.train.source import capability, on_device
     from zoo.train.trainer import fit, fit_config, predict
 
     spec, split = ctx.spec, ctx.split
     t = spec.train
     device = resolve_device(t.device)  # once per fit; the source builds its days there, the model follows
     source = on_device(ctx.source, device)
-    train_days = _dayset(source, split.train, _train_fetch(source, t.stocks_per_day, ctx.seed))
-    valid_days = _dayset(source, split.valid[:: t.valid_stride], source.day)
-    test_days = _dayset(source, split.test, getattr(source, "test_day", source.day))
+    train_days = source_dayset(source, split.train, _train_fetch(source, t.stocks_per_day, ctx.seed))
+    valid_days = source_dayset(source, split.valid[:: t.valid_stride], source.day)
+    test_days = source_dayset(source, split.test, capability(source, "test_day") or source.day)
     torch.manual_seed(ctx.seed)
     model = build_model(spec.model, len(spec.data.fields), ctx.registry).to(device)
     loss_fn = ctx.registry.build("loss", t.loss.name, t.loss.params, 0)
@@ -330,7 +326,9 @@ def classic_fit(ctx: FitContext) -> FitProduct:
 
 def neutral_scores(source: Any, score: xr.DataArray) -> xr.DataArray:
     """``score`` without its size and industry exposures (``train.neutralize_scores``), by the source."""
-    neutralize = getattr(source, "neutralize", None)
+    from zoo.train.source import capability
+
+    neutralize = capability(source, "neutralize")
     if neutralize is None:
         raise TrainingError(
             f"train.neutralize_scores: the data source {type(source).__name__} cannot neutralise scores "

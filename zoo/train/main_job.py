@@ -129,7 +129,7 @@ def _settings(study, data: str, full: bool, echo: Callable[[str], None]) -> tupl
             overrides.append(override)
         if store != data:
             echo(f"  --data {store:<27} a 300-stock synthetic market instead of 1,000 stocks")
-        echo("and changes the report's label (docs/training.md, 'Evidence of skill'):")
+        echo("and changes the report's label (results/training/evidence-of-skill.md):")
         for override, why in study.recipe:
             echo(f"  --set {override:<28} {why}")
             overrides.append(override)

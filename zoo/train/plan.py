@@ -19,7 +19,7 @@ from zoo.tracking import runs as tracking
 from zoo.tracking.children import Log, quiet
 from zoo.tracking.parent import create_parent, kill_dead_children, resume_parent
 from zoo.train.jobs import DataRef, FitJob
-from zoo.train.source import DaySource
+from zoo.train.source import DaySource, capability
 from zoo.train.splits import Split, default_test_years, final_split, resolve_purge, rolling_splits
 
 
@@ -88,7 +88,7 @@ def parent_tags(
     }
     if versions:
         tags[tracking.PLUGINS_TAG] = tracking.dump_versions(versions)
-    schema = getattr(source, "schema", None)
+    schema = capability(source, "schema")
     if schema is not None:  # what `zoo predict` checks a later cube against
         tags["zoo.data_schema"] = json.dumps(schema(), sort_keys=True)
     if final_match is not None:

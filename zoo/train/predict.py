@@ -334,7 +334,9 @@ def load_model(c, target: str, plugins: Sequence[str] = (), trust_pickles: bool 
 
 
 def _check_schema(bundle: ModelBundle, source: Any) -> None:
-    schema = getattr(source, "schema", None)
+    from zoo.train.source import capability
+
+    schema = capability(source, "schema")
     if bundle.data_schema is None or schema is None:
         return
     now = schema()
@@ -377,6 +379,7 @@ def score_date(
     """Score every eligible stock on ``date`` with each seed and ensemble them as training does."""
     from zoo.train.ensemble import ensemble, stitch
     from zoo.train.jobs import neutral_scores
+    from zoo.train.source import capability
 
     spec = bundle.spec
     _check_schema(bundle, source)
@@ -401,7 +404,7 @@ def score_date(
         if spec.train.neutralize_scores:  # as run_fit does to each fit's test scores
             seed_scores[seed] = neutral_scores(source, seed_scores[seed])
     score = ensemble(list(seed_scores.values())).isel(date=0)
-    table = prediction_table(score, getattr(source, "cube", None))
+    table = prediction_table(score, capability(source, "cube"))
     return Prediction(
         np.datetime64(day_str),
         table,
@@ -422,19 +425,19 @@ def _network_scorer(
 
     from zoo.compose import build_model
     from zoo.registry import get_registry
+    from zoo.train.days import source_dayset
     from zoo.train.device import resolve_device
-    from zoo.train.jobs import _dayset
-    from zoo.train.source import on_device
+    from zoo.train.source import capability, on_device
     from zoo.train.trainer import predict
 
     spec = bundle.spec
     dev = resolve_device(device or spec.train.device)
     src = on_device(source, dev)
     # The trainer's own test day: same eligibility, windows, normalisation and ctx as a test year.
-    days = _dayset(src, np.array([i]), getattr(src, "test_day", src.day))
+    days = source_dayset(src, np.array([i]), capability(src, "test_day") or src.day)
     day = days[0]
     refuse_if_too_few(
-        day.n if day is not None else (source.n_eligible(i) if hasattr(source, "n_eligible") else 0)
+        day.n if day is not None else (count(i) if (count := capability(source, "n_eligible")) else 0)
     )
     registry = get_registry(tuple(spec.plugins))
 
@@ -458,8 +461,9 @@ def _estimator_scorer(
     """Each seed's fitted estimator on day ``i``'s window features, as ``classic.fit_split`` scores a test."""
     from zoo.train import estimator_io
     from zoo.train.classic import PICKLED_ESTIMATOR_FILE, predict_estimator
+    from zoo.train.source import capability
 
-    if not hasattr(source, "features"):
+    if capability(source, "features") is None:
         raise TrainingError(
             f"run {bundle.run_id}: the data source {type(source).__name__} gives no window features; an "
             f"estimator spec needs a cube source (zoo.train.data.CubeSource)"

@@ -1,11 +1,24 @@
-"""Small readers of the data cube shared by the evaluation modules (schema in docs/ARCHITECTURE.md)."""
+"""Readers of the data cube shared by evaluation and the trainer (schema in docs/ARCHITECTURE.md)."""
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from zoo.datasets.calc import bar_panel, flag_panel, rolling_sum, traded
 
 from zoo.errors import EvaluationError
+
+__all__ = [
+    "check_dates",
+    "close_panel",
+    "field_panel",
+    "flag_panel",
+    "membership",
+    "require",
+    "rolling_sum",
+    "universe_mask",
+    "universe_names",
+]
 
 
 def require(cube: xr.Dataset, name: str, what: str) -> xr.DataArray:
@@ -23,23 +36,14 @@ def close_panel(cube: xr.Dataset, what: str = "evaluation") -> np.ndarray:
         raise EvaluationError(
             f"{what} needs bars with a 'field' coordinate holding 'close'; got dims {bars.dims}"
         )
-    close = bars.sel(field="close").transpose("date", "symbol").values.astype(np.float64)
-    close[~(close > 0)] = np.nan  # zero or negative prices are missing bars, not prices
-    return close
+    return traded(bar_panel(cube, "close"))  # zero or negative prices are missing bars, not prices
 
 
 def field_panel(cube: xr.Dataset, name: str) -> np.ndarray | None:
     """One bar field as a float64 ``(date, symbol)`` array, or None when the cube lacks it."""
     if "bars" not in cube.variables or name not in list(cube["bars"]["field"].values):
         return None
-    return cube["bars"].sel(field=name).transpose("date", "symbol").values.astype(np.float64)
-
-
-def flag_panel(cube: xr.Dataset, name: str) -> np.ndarray:
-    """A boolean ``(date, symbol)`` mask, all False when the cube lacks it (e.g. no ``breach``)."""
-    if name not in cube.variables:
-        return np.zeros((cube.sizes["date"], cube.sizes["symbol"]), dtype=bool)
-    return cube[name].transpose("date", "symbol").values.astype(bool)
+    return bar_panel(cube, name)
 
 
 def membership(cube: xr.Dataset) -> xr.DataArray | None:
@@ -91,15 +95,3 @@ def check_dates(cube: xr.Dataset, what: str = "evaluation") -> np.ndarray:
     if dates.size > 1 and not np.all(dates[1:] > dates[:-1]):
         raise EvaluationError(f"{what}: the cube's dates are not strictly ascending")
     return dates
-
-
-def rolling_sum(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
-    """Trailing sums over ``window`` rows ending at each row, NaN as 0, and the count of finite values."""
-    finite = np.isfinite(values)
-    csum = np.zeros((values.shape[0] + 1,) + values.shape[1:], dtype=np.float64)
-    np.cumsum(np.where(finite, values, 0.0), axis=0, out=csum[1:])
-    ccnt = np.zeros(csum.shape, dtype=np.int64)
-    np.cumsum(finite, axis=0, out=ccnt[1:])
-    end = np.arange(1, values.shape[0] + 1)
-    start = np.maximum(end - window, 0)
-    return csum[end] - csum[start], ccnt[end] - ccnt[start]

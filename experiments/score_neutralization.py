@@ -1,12 +1,13 @@
 """What size + industry neutralisation of a factor does to its raw 10-day RankIC: models and baselines.
 
-    python bench/score_neutralization.py STUDY [--uri sqlite:///mlflow.db] [--data embedded]
+    python experiments/score_neutralization.py STUDY [--uri sqlite:///mlflow.db] [--data embedded]
 
 For each parent run of the study (its ensemble score, as logged) and each default baseline factor on
 exactly the models' cells: the mean daily RankIC against raw forward returns (universe ``all``) of the
 score as it is and of the score residualised per date on log size + industry dummies (the label's
 regression, ``datasets.labels.neutralize``), overall and per test year. Evidence for
-``train.neutralize_scores`` (docs/training.md, "Evidence of skill"); not a test.
+``train.neutralize_scores`` (results/training/evidence-of-skill.md); not a test. Uses the shipped
+code only: the logged scores, ``baseline_scores`` (the registered factors), ``datasets.labels.neutralize``.
 """
 
 from __future__ import annotations
