@@ -17,8 +17,8 @@ import pandas as pd
 import xarray as xr
 from tqdm.auto import tqdm
 from zoo.evaluation import plots
-from zoo.evaluation.cube import universe_mask
 from zoo.evaluation.correlations import factor_correlation, style_correlation
+from zoo.evaluation.cube import universe_mask
 from zoo.evaluation.groups import MIN_YEAR_DAYS, GroupResult, group_backtest, weekly_schedule
 from zoo.evaluation.ic import (
     ic_stats,

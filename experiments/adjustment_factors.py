@@ -1,7 +1,7 @@
 """What adjustment factors change on the shared market: label coverage and the baselines' RankIC.
 
     python experiments/adjustment_factors.py [--data ../shared/data/cn_ashare_tdx_2015_2023] \
-        [--work /tmp/adjust] [--out results/adjustment_factors.csv]
+        [--work /tmp/adjust] [--out results/data/adjustment-factors.csv]
 
 Builds two qlib provider folders from the shared market's ``daily.parquet`` with
 ``zoo.datasets.readers.qlib.dump_qlib``: one with factor 1, one with factor steps at the flagged
@@ -97,7 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/data/cn_ashare_tdx_2015_2023")
     ap.add_argument("--work", default="/tmp/adjust")
-    ap.add_argument("--out", default="results/adjustment_factors.csv")
+    ap.add_argument("--out", default="results/data/adjustment-factors.csv")
     ap.add_argument("--every", type=int, default=1, help="Every k-th symbol only (a quick check).")
     args = ap.parse_args()
     git = ["git", "rev-parse", "--short", "HEAD"]

@@ -56,9 +56,10 @@ def oracle_metrics(
     """RankIC of the source's ``which`` oracle (planted or feasible) on the test dates, or None."""
     from zoo.evaluation.ic import ic_of
     from zoo.tracking.parent import EVAL_HORIZONS
+    from zoo.train.source import capability
 
     out: dict[str, float] = {}
-    predict = getattr(source, which, None)
+    predict = capability(source, which)
     if predict is None:
         return None
     for h in EVAL_HORIZONS:
