@@ -8,6 +8,7 @@ import pandas as pd
 
 from zoo.errors import TrainingError
 from zoo.tracking import runs as tracking
+from zoo.tracking.metrics import run_metrics
 from zoo.tracking.store import resolve_parents, run_labels
 
 #: Headline metrics a parent run carries, in display order.
@@ -75,7 +76,8 @@ def compare_runs(
     uri: str, experiment: str | None = None, metrics: Sequence[str] = (*HEADLINE, *SEED_SPREAD)
 ) -> pd.DataFrame:
     """One column per parent run (the newest finished per spec hash): the params that differ, then the
-    headline metrics. The parents left out (and why) are in ``attrs["skipped"]``.
+    headline metrics (read from the runs' ``metrics/*.csv`` tables and metrics, ``run_metrics``). The
+    parents left out (and why) are in ``attrs["skipped"]``.
 
     Seed-spread rows no run has (runs logged before they existed, or one seed: no std) are left out.
     """
@@ -92,7 +94,8 @@ def compare_runs(
     differ = differ.drop(index=["name", "description"], errors="ignore")
     # Long values (lists, paths) would make the table unreadable in a terminal.
     differ = differ.map(lambda v: "-" if pd.isna(v) else (v if len(str(v)) <= 24 else str(v)[:21] + "..."))
-    rows = {k: [r.data.metrics.get(k, float("nan")) for r in chosen] for k in metrics}
+    numbers = [run_metrics(c, r) for r in chosen]  # the runs' metric tables and headline metrics
+    rows = {k: [n.get(k, float("nan")) for n in numbers] for k in metrics}
     met = pd.DataFrame(rows, index=labels).T
     met = met.drop(index=[k for k in SEED_SPREAD if k in met.index and met.loc[k].isna().all()])
     status = pd.DataFrame(
