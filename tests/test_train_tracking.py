@@ -128,6 +128,8 @@ def test_run_logs_layout_and_resumes_without_redoing(uri, tmp_path):
     assert params["train.loss.name"] == "ic" and params["data.window"] == "15"
     assert params["model.trunk.0.name"] == "gru"
     assert "description" not in params  # the run's description (mlflow.note.content) says it
+    # copies that sort first: the compare page's parallel-coordinates plot starts on them
+    assert (params["0_loss"], params["0_decomposition"], params["0_variant"]) == ("ic", "identity", "gru")
     # the headline as metrics, every number in the run's training table
     numbers = run_metrics(c, parent)
     for h in (10, 20):

@@ -39,12 +39,10 @@ def table_path(table: str) -> str:
 
 
 def write_table(c, run_id: str, table: str, metrics: Mapping[str, float]) -> None:
-    """Log ``metrics`` as the run's ``metrics/<table>.csv`` (rows sorted by name; replaces the table)."""
+    """Log ``metrics`` as the run's ``metrics/<table>.csv``, rows in the given order (replaces the table)."""
     import pandas as pd
 
-    frame = pd.DataFrame(
-        {"metric": list(metrics), "value": [float(v) for v in metrics.values()]}
-    ).sort_values("metric")
+    frame = pd.DataFrame({"metric": list(metrics), "value": [float(v) for v in metrics.values()]})
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"{table}.csv"
         frame.to_csv(path, index=False)

@@ -79,9 +79,23 @@ def enhance_headline(metrics: Mapping[str, float]) -> dict[str, float]:
     }
 
 
+#: Spec keys repeated as parent-run params named to sort first: the compare page's parallel-coordinates
+#: plot starts on the first three params (by name) that differ between the runs.
+HEADLINE_PARAMS = {"decomposition": "model.decomposition.name", "loss": "train.loss.name"}
+
+
+def headline_params(params: Mapping[str, str], run_name: str) -> dict[str, str]:
+    """``0_decomposition``, ``0_loss`` (those the spec has) and ``0_variant`` (the run's name)."""
+    out = {
+        f"{tracking.HEADLINE_PREFIX}{k}": params[key] for k, key in HEADLINE_PARAMS.items() if key in params
+    }
+    return {**out, f"{tracking.HEADLINE_PREFIX}variant": run_name}
+
+
 def create_parent(c, experiment_id: str, spec: Any, tags: dict[str, str], run_name: str) -> str:
     """A new parent run: ``tags``, its description and source tags, its data as a dataset input, the
-    spec's params (less its description, which is the run's) and ``spec.toml``; its id."""
+    spec's params (less its description, which is the run's; with :func:`headline_params`) and
+    ``spec.toml``; its id."""
     from zoo.specs import canonical_toml, flatten
 
     tags[tracking.NOTE_TAG] = parent_description(spec, tags["zoo.spec_hash"], tags)
@@ -90,7 +104,7 @@ def create_parent(c, experiment_id: str, spec: Any, tags: dict[str, str], run_na
     log_dataset(c, parent_id, tags.get("zoo.data_store", ""), tags.get("zoo.data_fingerprint", ""))
     params = flatten(spec)
     params.pop("description", None)  # the run's description says it; as a param it clutters compare
-    tracking.log_params(c, parent_id, params)
+    tracking.log_params(c, parent_id, {**headline_params(params, run_name), **params})
     with tempfile.TemporaryDirectory() as tmp:
         p = Path(tmp) / "spec.toml"
         p.write_text(canonical_toml(spec))

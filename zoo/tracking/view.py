@@ -45,7 +45,12 @@ HEADLINE_COLUMNS = tuple(
     )
 )
 #: Attribute columns shown before them (the UI's own names).
-ATTRIBUTE_COLUMNS = ("Source", "Dataset", "Models")
+ATTRIBUTE_COLUMNS = ("Source", "Dataset")
+#: Column widths in pixels (a metric's header and about 6 digits; a dataset's name and digest).
+METRIC_WIDTH = 120
+ATTRIBUTE_WIDTH = 190
+#: The runs the shared view lists: the parent runs (their children are on each parent's page).
+PARENTS_FILTER = "tags.`zoo.role` = 'parent'"
 
 
 def column_key(kind: str, name: str) -> str:
@@ -54,12 +59,22 @@ def column_key(kind: str, name: str) -> str:
 
 
 def runs_view(metrics: Sequence[str] = HEADLINE_COLUMNS, sort: str = SORT_METRIC) -> dict:
-    """A runs-table view: sorted by ``sort`` (highest first), the attribute and ``metrics`` columns shown."""
+    """A runs-table view of the parent runs: sorted by ``sort`` (highest first), the attribute and
+    ``metrics`` columns shown."""
     return {
+        # sorted by a metric, the UI lists child runs flat beside their parents: show the parents
+        "searchFilter": PARENTS_FILTER,
         "orderByKey": column_key("metrics", sort),
         "orderByAsc": False,
         "selectedColumns": [column_key("attributes", a) for a in ATTRIBUTE_COLUMNS]
         + [column_key("metrics", m) for m in metrics],
+        # the UI would order metric columns by name and give each a wide default
+        "columnOrder": [column_key("metrics", m) for m in metrics]
+        + [column_key("attributes", a) for a in ATTRIBUTE_COLUMNS],
+        "columnWidths": {
+            **{column_key("metrics", m): METRIC_WIDTH for m in metrics},
+            **{column_key("attributes", a): ATTRIBUTE_WIDTH for a in ATTRIBUTE_COLUMNS},
+        },
     }
 
 

@@ -92,6 +92,7 @@ def compare_runs(
     params = pd.DataFrame({label: r.data.params for label, r in zip(labels, chosen, strict=True)})
     differ = params[params.nunique(axis=1, dropna=False) > 1]
     differ = differ.drop(index=["name", "description"], errors="ignore")
+    differ = differ[~differ.index.str.startswith(tracking.HEADLINE_PREFIX)]  # copies for the UI
     # Long values (lists, paths) would make the table unreadable in a terminal.
     differ = differ.map(lambda v: "-" if pd.isna(v) else (v if len(str(v)) <= 24 else str(v)[:21] + "..."))
     numbers = [run_metrics(c, r) for r in chosen]  # the runs' metric tables and headline metrics
