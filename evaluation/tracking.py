@@ -3,8 +3,9 @@
 ``evaluate_runs(target)`` takes a study (experiment name), one parent or child run id, or a list of
 parent run ids; reads each parent's ``scores/ensemble.zarr``, ``spec.toml`` and ``zoo.data_store`` tag;
 evaluates all of them together (one model per parent, named by its spec); writes the tables, plots and
-``report.html`` to a local folder; logs that folder under ``evaluation/`` and the headline numbers as
-``eval.*`` metrics to every parent (the baselines' as ``eval.baseline.<factor>.*``, to each parent).
+``report.html`` to a local folder; logs that folder under ``evaluation/``, the headline numbers as
+``eval.*`` rows of every parent's ``metrics/evaluation.csv`` (the baselines' as ``eval.baseline.<factor>.*``,
+to each parent) and the TOP group's on the headline universe as its ``0_TOP_*`` metrics.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from zoo.errors import EvaluationError, SpecError
 from zoo.specs.evaluate import EvalSpec
 from zoo.specs.loader import converter, load_section
 from zoo.tracking import store as runs
-from zoo.tracking.parent import top_excess_headline
-from zoo.tracking.runs import log_metrics
+from zoo.tracking.metrics import log_parent_metrics
+from zoo.tracking.parent import top_headline
 from zoo.tracking.store import (
     local_artifact,
     open_client,
@@ -42,6 +43,8 @@ CHILD_SCORE_ARTIFACT = "predictions/scores.zarr"
 SPEC_ARTIFACT = "spec.toml"
 ARTIFACT_DIR = "evaluation"
 METRIC_PREFIX = "eval."
+#: The parent run's table of evaluation metrics (``metrics/evaluation.csv``).
+EVAL_TABLE = "evaluation"
 
 
 @dataclass
@@ -172,8 +175,10 @@ def evaluate_runs(
             for path in dict.fromkeys(result.files):  # this evaluation's files only, not stale ones
                 c.log_artifact(rid, str(path), ARTIFACT_DIR)
             eval_metrics = {**result.metrics[model], **base}
-            log_metrics(c, rid, {METRIC_PREFIX + k: v for k, v in eval_metrics.items()})
-            log_metrics(c, rid, top_excess_headline(result.metrics[model], result.ladders))
+            # the TOP group's headline as metrics; every number in the run's evaluation table
+            head = top_headline(result.metrics[model], result.spec.headline_universe)
+            table = {METRIC_PREFIX + k: v for k, v in eval_metrics.items()}
+            log_parent_metrics(c, rid, EVAL_TABLE, table, head)
     return StudyEvaluation(result=result, parents=names, out_dir=out, experiment=experiment, notes=notes)
 
 

@@ -300,7 +300,7 @@ def test_runs_log_the_model_metrics_and_resume(trained, tmp_path):
     spec_text = (Path(c.download_artifacts(res.parent_run_id, "spec.toml", str(tmp_path)))).read_text()
     assert "[model.estimator]" in spec_text and parent.data.tags["zoo.spec_hash"] == spec_hash(spec)
     assert parent.data.params["model.estimator.name"] == name
-    assert parent.data.metrics["rank_ic_10d"] == pytest.approx(res.metrics["rank_ic_10d"])
+    assert parent.data.metrics["0_RankIC_10d"] == pytest.approx(res.metrics["rank_ic_10d"])
     again = run_spec(spec, src, experiment="classic", uri=uri)
     assert (again.trained, again.reused) == (0, 2) and again.parent_run_id == res.parent_run_id
     np.testing.assert_array_equal(again.score.values, res.score.values)

@@ -12,6 +12,7 @@ import pytest
 from zoo.cli import main
 from zoo.errors import SpecError
 from zoo.specs import EnhanceSpec
+from zoo.tracking.metrics import run_metrics
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +52,12 @@ def test_zoo_enhance_logs_tables_plots_and_metrics(parent_run):
     assert {"enhance/summary.md", "enhance/stats.csv", "enhance/excess_nav.png", "enhance/csi500"} <= files
     sub = {f.path for f in c.list_artifacts(rid, "enhance/csi500")}
     assert {f"enhance/csi500/{n}" for n in ("daily.csv", "rebalances.csv", "stats.csv", "nav.png")} <= sub
-    metrics = c.get_run(rid).data.metrics
+    run = c.get_run(rid)
+    # the headline (excess return and Sharpe) as metrics, every statistic in the run's enhance table
+    assert sorted(run.data.metrics) == ["0_enhance_csi500_excess_return", "0_enhance_csi500_excess_sharpe"]
+    metrics = run_metrics(c, run)
+    assert metrics["0_enhance_csi500_excess_return"] == metrics["enhance_csi500_excess_return"]
+    assert "metrics/enhance_csi500.csv" in {f.path for f in c.list_artifacts(rid, "metrics")}
     assert metrics["enhance_csi500_excess_return"] > 0.2  # oracle scores on a strong planted signal
     assert metrics["enhance_csi500_rebalances"] > 20
     # the run's spec.toml set max_turnover = 0.25: every week that needed no relaxation honours it

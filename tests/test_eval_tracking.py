@@ -13,6 +13,7 @@ from zoo.evaluation.testing import tiny_cube
 
 from zoo.errors import EvaluationError
 from zoo.specs.evaluate import EvalSpec
+from zoo.tracking.metrics import run_metrics
 
 SPEC_TOML = """name = "{name}"
 [evaluate]
@@ -74,8 +75,11 @@ def test_study_is_evaluated_and_logged(store, tmp_path):
     assert study.parents == {"good": ids["good"], "weak": ids["weak"]}
     assert study.result.spec.horizons == (5,) and study.result.spec.n_groups("all") == 4
     assert study.report.exists() and "data:image/png" in study.report.read_text()
-    good = c.get_run(ids["good"]).data.metrics
-    weak = c.get_run(ids["weak"]).data.metrics
+    good_run, weak_run = c.get_run(ids["good"]), c.get_run(ids["weak"])
+    # every number in the runs' evaluation table; only the TOP group's headline as metrics
+    good, weak = run_metrics(c, good_run), run_metrics(c, weak_run)
+    assert sorted(good_run.data.metrics) == ["0_TOP_excess_all", "0_TOP_sharpe_all", "0_TOP_turnover_all"]
+    assert "eval.ic5.all.rank_ic" not in good_run.data.metrics
     assert good["eval.ic5.all.rank_ic"] > weak["eval.ic5.all.rank_ic"] > 0
     assert "eval.top.all.sharpe" in good
     # the baseline's numbers (on both models' cells) go to every parent under their own prefix
@@ -91,6 +95,8 @@ def test_study_is_evaluated_and_logged(store, tmp_path):
     assert "evaluation/styles.png" in logged and "evaluation/stale.csv" not in logged
     # the headline TOP excess sorts first in the UI; the report says where each score comes from
     assert good["0_TOP_excess_all"] == pytest.approx(good["eval.top.all.excess_ann_return"])
+    assert good["0_TOP_sharpe_all"] == pytest.approx(good["eval.top.all.sharpe"])
+    assert good["0_TOP_turnover_all"] == pytest.approx(good["eval.top.all.turnover"])
     page = study.report.read_text()
     assert "Where the scores come from" in page and ids["good"] in page and "evaluated at commit" in page
     prov = study.result.provenance

@@ -165,7 +165,17 @@ def test_zoo_ui_shows_runs_table_descriptions_and_headline_metrics_and_stops_on_
         assert exp_tags["mlflow.note.content"].startswith("study toy")
         assert "`gru-ic`" in exp_tags["mlflow.note.content"]
         toy_line = next(x for x in lines if x.strip().startswith("toy:"))
-        assert f"#/experiments/{exp['experiment_id']}/runs?workflowType=machine_learning" in toy_line
+        # the runs table in the model-training layout, with the zoo's shared view: sorted by the
+        # headline RankIC, its columns shown (the UI reads the view from the experiment tag)
+        address = (
+            f"#/experiments/{exp['experiment_id']}/runs?workflowType=machine_learning&viewStateShareKey="
+        )
+        assert address in toy_line
+        key = toy_line.split("viewStateShareKey=")[1].strip()
+        shared = json.loads(exp_tags[f"mlflow.sharedViewState.{key}"])
+        assert shared["orderByKey"] == "metrics.`0_RankIC_10d`" and shared["orderByAsc"] is False
+        assert shared["selectedColumns"][:2] == ["attributes.`Source`", "attributes.`Dataset`"]
+        assert "metrics.`0_RankIC_10d`" in shared["selectedColumns"]
         runs = post(
             "/api/2.0/mlflow/runs/search",
             {"experiment_ids": [exp["experiment_id"]], "filter": "tags.`zoo.role` = 'parent'"},
@@ -184,8 +194,8 @@ def test_zoo_ui_shows_runs_table_descriptions_and_headline_metrics_and_stops_on_
                 assert metrics[f"0_RankIC_{h}d"] == pytest.approx(res.metrics[f"rank_ic_{h}d"])
                 assert metrics[f"0_RankICIR_{h}d"] == pytest.approx(res.metrics[f"rank_icir_{h}d"])
                 assert metrics[f"0_IC_win_rate_{h}d"] == pytest.approx(res.metrics[f"ic_win_rate_{h}d"])
-            # the headline names sort before every other metric, as the runs table and compare page order them
-            assert sorted(metrics)[:6] == sorted(k for k in metrics if k.startswith("0_"))
+            # a parent carries the headline only (named to sort first), the rest is in its tables
+            assert all(k.startswith("0_") for k in metrics) and len(metrics) <= 30
         children = post(
             "/api/2.0/mlflow/runs/search",
             {"experiment_ids": [exp["experiment_id"]], "filter": "tags.`zoo.role` = 'child'"},
@@ -226,6 +236,18 @@ def test_cli_study_then_compare_on_a_tiny_synthetic_market(tmp_path, monkeypatch
     for s in sets:
         args += ["--set", s]
     assert main(args) == 0
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    (parent,) = c.search_runs([c.get_experiment_by_name("cli").experiment_id], "tags.`zoo.role` = 'parent'")
+    # the UI's Source column: the command (paths by their last part, as the UI shows only that)
+    tags = parent.data.tags
+    assert tags["mlflow.source.name"].startswith("zoo study study.toml --data synth:30 --set data.window=30")
+    assert tags["zoo.command"].startswith(f"zoo study {study} --data synth:30")
+    # the Dataset column: the store by name, its fingerprint as the digest
+    (inp,) = parent.inputs.dataset_inputs
+    assert (inp.dataset.name, inp.dataset.digest) == ("synth:30", tags["zoo.data_fingerprint"])
+    assert inp.dataset.source_type == "code" and json.loads(inp.dataset.source)["tags"]["zoo.data_store"]
     assert main(["compare", "--experiment", "cli"]) == 0
     assert main(["compare", "--experiment", "nope"]) == 2  # a clear error, not a traceback
     assert (

@@ -13,6 +13,7 @@ import xarray as xr
 from zoo.errors import TrainingError
 from zoo.specs import load_spec, spec_hash
 from zoo.tracking import runs as tracking
+from zoo.tracking.metrics import run_metrics
 from zoo.train.days import Day
 from zoo.train.runner import run_spec
 
@@ -126,12 +127,30 @@ def test_run_logs_layout_and_resumes_without_redoing(uri, tmp_path):
     params = parent.data.params
     assert params["train.loss.name"] == "ic" and params["data.window"] == "15"
     assert params["model.trunk.0.name"] == "gru"
+    assert "description" not in params  # the run's description (mlflow.note.content) says it
+    # copies that sort first: the compare page's parallel-coordinates plot starts on them
+    assert (params["0_loss"], params["0_decomposition"], params["0_variant"]) == ("ic", "identity", "gru")
+    # the headline as metrics, every number in the run's training table
+    numbers = run_metrics(c, parent)
     for h in (10, 20):
-        assert -1 <= parent.data.metrics[f"rank_ic_{h}d"] <= 1
-        assert f"rank_icir_{h}d" in parent.data.metrics and f"ic_win_rate_{h}d" in parent.data.metrics
-    assert parent.data.metrics["rank_ic_10d"] > 0.2  # the planted signal is strong
+        assert -1 <= numbers[f"rank_ic_{h}d"] <= 1
+        assert f"rank_icir_{h}d" in numbers and f"ic_win_rate_{h}d" in numbers
+        assert {f"rank_ic_{h}d_seed0", f"rank_ic_{h}d_seed1", f"n_dates_{h}d"} <= set(numbers)
+        assert parent.data.metrics[f"0_RankIC_{h}d"] == pytest.approx(res.metrics[f"rank_ic_{h}d"])
+        assert parent.data.metrics[f"0_RankIC_{h}d_seed_std"] == pytest.approx(
+            res.metrics[f"rank_ic_{h}d_seed_std"]
+        )
+    assert numbers["rank_ic_10d"] > 0.2  # the planted signal is strong
+    assert all(k.startswith("0_") for k in parent.data.metrics) and len(parent.data.metrics) <= 30
+    assert {k: numbers[k] for k in res.metrics} == pytest.approx(res.metrics)
     top = {a.path for a in c.list_artifacts(parent.info.run_id)}
-    assert top == {"spec.toml", "scores", "model", "pyfunc"}  # newest test year: model/ and MLflow pyfunc/
+    assert top == {"spec.toml", "scores", "model", "pyfunc", "metrics"}  # newest test year: model/, pyfunc/
+    # the UI's Source and Dataset columns: the command and commit, the data store and its fingerprint
+    assert tags["mlflow.source.type"] == "LOCAL" and tags["mlflow.source.name"]
+    assert tags["zoo.git_commit"].startswith(tags.get("mlflow.source.git.commit", "unknown"))
+    (inp,) = parent.inputs.dataset_inputs
+    assert (inp.dataset.name, inp.dataset.digest) == ("toy", src.fingerprint())
+    assert {t.key: t.value for t in inp.tags}["mlflow.data.context"] == "training"
     spec_text = open(c.download_artifacts(parent.info.run_id, "spec.toml", str(tmp_path))).read()
     assert 'name = "gru"' in spec_text
     ens = tracking.download_scores(c, parent.info.run_id, "scores/ensemble.zarr")
@@ -148,6 +167,11 @@ def test_run_logs_layout_and_resumes_without_redoing(uri, tmp_path):
     assert child.data.tags["zoo.role"] == "child" and child.data.tags["zoo.spec_hash"] == res.spec_hash
     hist = c.get_metric_history(child.info.run_id, "valid_rank_ic")
     assert [m.step for m in hist] == [0, 1]
+    # the curves come first in the run's metrics (the run page draws them in that order)
+    assert set(list(child.data.metrics)[:2]) == {"train_loss", "valid_rank_ic"}
+    assert child.data.metrics["0_test_year"] == int(child.data.tags["zoo.test_year"])
+    assert [d.dataset.digest for d in child.inputs.dataset_inputs] == [src.fingerprint()]
+    assert child.data.tags["mlflow.source.name"] == tags["mlflow.source.name"]
     assert len(c.get_metric_history(child.info.run_id, "train_loss")) == 2
     arts = {a.path for a in c.list_artifacts(child.info.run_id, "weights")}
     assert arts == {"weights/state_dict.pt"}

@@ -108,6 +108,9 @@ def main(argv: list[str] | None = None) -> int:
     if not sys.stderr.isatty():  # MLflow's artifact download bars would litter logs and pipes
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     argv = list(sys.argv[1:] if argv is None else argv)
+    from zoo.tracking.source import set_command
+
+    set_command(["zoo", *argv])  # each run it starts names this command as its MLflow source
     try:
         # click reports usage errors itself and exits; typer turns Ctrl-C into a silent exit 130
         command().main(args=argv, prog_name="zoo", standalone_mode=True)

@@ -40,11 +40,14 @@ def enhance_run(
     styles: bool = True,
     cache: dict | None = None,
 ) -> tuple[dict, dict[str, float]]:
-    """Back-test one parent run on each index and log tables, plots and metrics under ``enhance/``."""
+    """Back-test one parent run on each index; log tables and plots under ``enhance/``, every statistic
+    in ``metrics/enhance_<index>.csv`` and the headline ones as ``0_enhance_<index>_*`` metrics."""
     from zoo.datasets import open_cube
     from zoo.evaluation.enhance import run_backtest
     from zoo.evaluation.enhance.report import headline_metrics, write_outputs
-    from zoo.tracking.runs import download_scores, log_metrics
+    from zoo.tracking.metrics import log_parent_metrics
+    from zoo.tracking.parent import enhance_headline
+    from zoo.tracking.runs import download_scores
 
     run_id = run.info.run_id
     spec = enhance_spec_from_toml(_spec_text(c, run_id), overrides, source=f"run {run_id} spec.toml")
@@ -76,7 +79,10 @@ def enhance_run(
             results, Path(tmp) / ARTIFACT_DIR, title=f"Index enhancement: {run.info.run_name}"
         )
         c.log_artifacts(run_id, str(out), ARTIFACT_DIR)
-    log_metrics(c, run_id, metrics)
+    # the headline (excess return and Sharpe per index) as metrics, every number in one table per index
+    for index in names:
+        own = {k: v for k, v in metrics.items() if k.startswith(f"enhance_{index}_")}
+        log_parent_metrics(c, run_id, f"{ARTIFACT_DIR}_{index}", own, enhance_headline(own))
     return results, metrics
 
 

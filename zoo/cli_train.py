@@ -244,7 +244,7 @@ def _ui(
 ) -> None:
     """Start the MLflow UI on the tracking store (127.0.0.1 only) and print its address; Ctrl-C stops it."""
     from zoo.tracking import runs as tracking
-    from zoo.train.ui import interrupt_on_termination, mark_experiments, runs_table_url, start_ui
+    from zoo.train.ui import interrupt_on_termination, mark_experiments, start_ui
 
     uri = uri or tracking.tracking_uri()
     interrupt_on_termination()  # a SIGTERM while the server starts stops it too
@@ -253,8 +253,10 @@ def _ui(
     # a first start imports MLflow's server app: minutes on a busy machine
     server = start_ui(uri, port, timeout=300)
     typer.echo(f"MLflow UI on {uri}: {server.url}   (Ctrl-C to stop; log: {server.log_path})")
-    for name, exp_id in experiments:
-        typer.echo(f"  {name}: {runs_table_url(server.url, exp_id)}")
+    for study in experiments:
+        typer.echo(f"  {study.name}: {study.runs_url(server.url)}")
+        if study.compare_url(server.url):
+            typer.echo(f"    compare its {len(study.parents)} models: {study.compare_url(server.url)}")
     server.wait()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from zoo.tracking import runs as tracking
+from zoo.tracking.source import log_dataset, source_tags
 
 Log = Callable[[str], None]
 OnChildDone = Callable[[int, int], None]
@@ -61,14 +62,14 @@ class ChildLog:
             tags["zoo.worker"] = where
         if plan.plugin_versions:
             tags[tracking.PLUGINS_TAG] = tracking.dump_versions(plan.plugin_versions)
+        tags.update(source_tags())
         run_name = f"{plan.spec.name}-{job.test_year}-s{job.seed}"
         tags[tracking.NOTE_TAG] = (
             f"`{plan.spec.name}` (spec `{plan.spec_hash}`): test year {job.test_year}, seed {job.seed}; "
             f"{job.split.describe(plan.source.dates)}"
         )
         cid = self.c.create_run(plan.experiment_id, run_name=run_name, tags=tags).info.run_id
-        head = tracking.HEADLINE_PREFIX
-        tracking.log_metrics(self.c, cid, {f"{head}test_year": job.test_year, f"{head}seed": job.seed})
+        log_dataset(self.c, cid, str(plan.source.store), plan.fingerprint)
         params = {
             "seed": str(job.seed),
             "test_year": str(job.test_year),
@@ -118,7 +119,11 @@ class ChildLog:
                 pdir = Path(tmp) / "scores.zarr"
                 tracking.save_scores(out.score, pdir)
                 self.c.log_artifacts(cid, str(pdir), "predictions/scores.zarr")
+            # after the curves (train_loss, valid_rank_ic): the run page draws metrics in logged order
+            head = tracking.HEADLINE_PREFIX
             metrics = {
+                f"{head}test_year": out.test_year,
+                f"{head}seed": out.seed,
                 "best_epoch": out.best_epoch,
                 "best_valid_rank_ic": out.best_valid_ic,
                 "epochs_run": out.epochs_run,

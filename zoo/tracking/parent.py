@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from zoo.tracking import runs as tracking
 from zoo.tracking.children import Log
+from zoo.tracking.source import log_dataset, source_tags
 
 #: Horizons the parent run's RankIC / RankICIR / win rate are logged for.
 EVAL_HORIZONS = (10, 20)
@@ -30,36 +31,80 @@ def parent_description(spec, spec_hash: str, tags: Mapping[str, str]) -> str:
         f"- commit `{tags.get('zoo.git_commit', '')}`, zoo {tags.get('zoo.version', '')}",
         "",
         f"Metrics starting `{tracking.HEADLINE_PREFIX}` are the headline (seed ensemble, test years "
-        "stitched; `0_TOP_excess_*` after `zoo evaluate`).",
+        "stitched; `0_TOP_*` after `zoo evaluate`, `0_enhance_*` after `zoo enhance`); every other "
+        "number is in the CSV tables under `metrics/` (artifacts).",
     ]
     return "\n".join(lines)
 
 
 def headline_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
-    """The parent's RankIC / RankICIR / IC win rate per horizon under names that sort first in the UI."""
+    """The parent's RankIC / RankICIR / IC win rate per horizon and the seeds' mean and spread of the
+    RankIC, under names that sort first in the UI (``0_RankIC_10d``, ``0_RankIC_10d_seed_std`` ...)."""
     out = {}
+    keys = (("rank_ic", "RankIC"), ("rank_icir", "RankICIR"), ("ic_win_rate", "IC_win_rate"))
     for h in EVAL_HORIZONS:
-        for key, label in (("rank_ic", "RankIC"), ("rank_icir", "RankICIR"), ("ic_win_rate", "IC_win_rate")):
+        for key, label in keys:
             if f"{key}_{h}d" in metrics:
                 out[f"{tracking.HEADLINE_PREFIX}{label}_{h}d"] = metrics[f"{key}_{h}d"]
+        for stat in ("mean", "std"):
+            if f"rank_ic_{h}d_seed_{stat}" in metrics:
+                out[f"{tracking.HEADLINE_PREFIX}RankIC_{h}d_seed_{stat}"] = metrics[
+                    f"rank_ic_{h}d_seed_{stat}"
+                ]
     return out
 
 
-def top_excess_headline(metrics: Mapping[str, float], universes: Sequence[str]) -> dict[str, float]:
-    """``0_TOP_excess_<universe>``: the TOP group's annualised excess from a model's ``zoo evaluate``
-    metrics, logged beside the trainer's headline ICs."""
+#: The TOP group's statistics a parent shows (``zoo evaluate``): metric key -> headline label.
+TOP_HEADLINE = {"excess_ann_return": "excess", "sharpe": "sharpe", "turnover": "turnover"}
+#: The enhancement statistics a parent shows per index (``zoo enhance``).
+ENHANCE_HEADLINE = ("excess_return", "excess_sharpe")
+
+
+def top_headline(metrics: Mapping[str, float], universe: str) -> dict[str, float]:
+    """``0_TOP_excess_<u>``, ``0_TOP_sharpe_<u>``, ``0_TOP_turnover_<u>``: the TOP group's annualised
+    excess return, Sharpe and turnover on the headline universe, from a model's ``zoo evaluate`` metrics."""
     return {
-        f"{tracking.HEADLINE_PREFIX}TOP_excess_{u}": metrics[f"top.{u}.excess_ann_return"] for u in universes
+        f"{tracking.HEADLINE_PREFIX}TOP_{label}_{universe}": metrics[f"top.{universe}.{key}"]
+        for key, label in TOP_HEADLINE.items()
+        if f"top.{universe}.{key}" in metrics
     }
 
 
+def enhance_headline(metrics: Mapping[str, float]) -> dict[str, float]:
+    """``0_enhance_<index>_excess_return`` and ``_excess_sharpe`` from ``enhance_<index>_<stat>`` metrics."""
+    return {
+        tracking.HEADLINE_PREFIX + k: v
+        for k, v in metrics.items()
+        if k.startswith("enhance_") and k.endswith(tuple(f"_{s}" for s in ENHANCE_HEADLINE))
+    }
+
+
+#: Spec keys repeated as parent-run params named to sort first: the compare page's parallel-coordinates
+#: plot starts on the first three params (by name) that differ between the runs.
+HEADLINE_PARAMS = {"decomposition": "model.decomposition.name", "loss": "train.loss.name"}
+
+
+def headline_params(params: Mapping[str, str], run_name: str) -> dict[str, str]:
+    """``0_decomposition``, ``0_loss`` (those the spec has) and ``0_variant`` (the run's name)."""
+    out = {
+        f"{tracking.HEADLINE_PREFIX}{k}": params[key] for k, key in HEADLINE_PARAMS.items() if key in params
+    }
+    return {**out, f"{tracking.HEADLINE_PREFIX}variant": run_name}
+
+
 def create_parent(c, experiment_id: str, spec: Any, tags: dict[str, str], run_name: str) -> str:
-    """A new parent run: ``tags`` and its description, the spec's params and ``spec.toml``; its id."""
+    """A new parent run: ``tags``, its description and source tags, its data as a dataset input, the
+    spec's params (less its description, which is the run's; with :func:`headline_params`) and
+    ``spec.toml``; its id."""
     from zoo.specs import canonical_toml, flatten
 
     tags[tracking.NOTE_TAG] = parent_description(spec, tags["zoo.spec_hash"], tags)
+    tags.update(source_tags())  # the UI's Source column: the zoo command, git commit and branch
     parent_id = c.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
-    tracking.log_params(c, parent_id, flatten(spec))
+    log_dataset(c, parent_id, tags.get("zoo.data_store", ""), tags.get("zoo.data_fingerprint", ""))
+    params = flatten(spec)
+    params.pop("description", None)  # the run's description says it; as a param it clutters compare
+    tracking.log_params(c, parent_id, {**headline_params(params, run_name), **params})
     with tempfile.TemporaryDirectory() as tmp:
         p = Path(tmp) / "spec.toml"
         p.write_text(canonical_toml(spec))

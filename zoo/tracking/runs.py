@@ -15,8 +15,8 @@ import xarray as xr
 
 from zoo.errors import TrainingError
 from zoo.tracking import store
+from zoo.tracking.portable import ARTIFACT_DIR
 
-ARTIFACT_DIR = "mlartifacts"
 _PARAMS_PER_CALL = 100  # MLflow's log_batch limits
 _METRICS_PER_CALL = 1000
 

@@ -121,12 +121,15 @@ def store_lock(uri: str, timeout: float = 300.0) -> Iterator[None]:
 def open_client(uri: str, error: type[ZooError] = ZooError):
     """An ``MlflowClient`` on ``uri``; a store MLflow cannot open raises ``error`` naming it.
 
-    A new sqlite store is created (tables, migrations) under :func:`store_lock`, one process at a time.
+    A new sqlite store is created (tables, migrations) under :func:`store_lock`, one process at a time;
+    a sqlite store moved or copied with its ``mlartifacts/`` reads and writes the artifacts beside it
+    (``zoo.tracking.portable.rehome``).
     """
     from mlflow.tracking import MlflowClient
 
     try:
         with store_lock(uri):
+            _follow_move(uri)
             c = MlflowClient(tracking_uri=uri)
             c.search_experiments(max_results=1)
     except ZooError as exc:
@@ -134,6 +137,19 @@ def open_client(uri: str, error: type[ZooError] = ZooError):
     except Exception as exc:  # MLflow raises many types for a bad store
         raise error(f"cannot open the MLflow store {uri!r}: {exc}") from exc
     return c
+
+
+def _follow_move(uri: str) -> None:
+    """Point a moved sqlite store's artifact locations at its own ``mlartifacts/`` (and say so)."""
+    import sys
+
+    from zoo.tracking.portable import rehome
+
+    db = sqlite_path(uri)
+    if db is None:
+        return
+    for old, new in rehome(db.resolve()).items():
+        print(f"store moved: artifact locations under {old} now point to {new}", file=sys.stderr)
 
 
 def _get_run(c, run_id: str):

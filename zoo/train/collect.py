@@ -10,11 +10,15 @@ import xarray as xr
 
 from zoo.evaluation.ic import ic_of
 from zoo.tracking import runs as tracking
+from zoo.tracking.metrics import log_parent_metrics
 from zoo.tracking.parent import EVAL_HORIZONS, headline_metrics
 from zoo.train.ensemble import ensemble
 from zoo.train.packaging import log_model
 from zoo.train.plan import SpecPlan
 from zoo.train.source import DaySource
+
+#: The parent run's table of training metrics (``metrics/training.csv``).
+TRAINING_TABLE = "training"
 
 
 @attrs.frozen
@@ -92,7 +96,8 @@ def collect(plan: SpecPlan, c) -> SpecResult:
     else:
         metrics = parent_metrics(score, plan.source, t.min_stocks)
         metrics.update(seed_metrics(seed_scores, plan.source, t.min_stocks))
-        tracking.log_metrics(c, plan.parent_id, {**headline_metrics(metrics), **metrics})
+        # the headline as metrics, every number (per seed, n_dates ...) in the run's training table
+        log_parent_metrics(c, plan.parent_id, TRAINING_TABLE, metrics, headline_metrics(metrics))
         log_model(plan, c)  # the newest test year's seeds, as a loadable (pyfunc) model
     with tempfile.TemporaryDirectory() as tmp:
         pdir = Path(tmp) / "ensemble.zarr"

@@ -9,6 +9,7 @@ import pandas as pd
 from zoo.errors import TrainingError
 from zoo.evaluation import paired
 from zoo.tracking import runs as tracking
+from zoo.tracking.metrics import run_metrics
 from zoo.tracking.store import resolve_parents, run_labels
 
 #: Headline metrics a parent run carries, in display order.
@@ -80,7 +81,8 @@ def compare_runs(
     metrics: Sequence[str] = (*HEADLINE, *SEED_SPREAD, *VERDICT),
 ) -> pd.DataFrame:
     """One column per parent run (the newest finished per spec hash): the params that differ, then the
-    headline metrics. The parents left out (and why) are in ``attrs["skipped"]``.
+    headline metrics (read from the runs' ``metrics/*.csv`` tables and metrics, ``run_metrics``). The
+    parents left out (and why) are in ``attrs["skipped"]``.
 
     Seed-spread and verdict rows no run has (runs logged before they existed, one seed: no std, no
     baseline: no verdict) are left out; the verdicts' best baseline and selection years are tag rows.
@@ -96,9 +98,11 @@ def compare_runs(
     params = pd.DataFrame({label: r.data.params for label, r in zip(labels, chosen, strict=True)})
     differ = params[params.nunique(axis=1, dropna=False) > 1]
     differ = differ.drop(index=["name", "description"], errors="ignore")
+    differ = differ[~differ.index.str.startswith(tracking.HEADLINE_PREFIX)]  # copies for the UI
     # Long values (lists, paths) would make the table unreadable in a terminal.
     differ = differ.map(lambda v: "-" if pd.isna(v) else (v if len(str(v)) <= 24 else str(v)[:21] + "..."))
-    rows = {k: [r.data.metrics.get(k, float("nan")) for r in chosen] for k in metrics}
+    numbers = [run_metrics(c, r) for r in chosen]  # the runs' metric tables and headline metrics
+    rows = {k: [n.get(k, float("nan")) for n in numbers] for k in metrics}
     met = pd.DataFrame(rows, index=labels).T
     optional = (*SEED_SPREAD, *VERDICT)
     met = met.drop(index=[k for k in optional if k in met.index and met.loc[k].isna().all()])

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import attrs
 
-from zoo.errors import TrainingError
+from zoo.errors import TrainingError, ZooError
 from zoo.tracking import runs as tracking
 from zoo.tracking import store as runs
+from zoo.tracking import view
 
 HOST = "127.0.0.1"
 
@@ -186,25 +187,41 @@ def start_server(
     raise TrainingError(f"the {what} did not answer on {url} within {timeout:.0f}s; see {log_path}")
 
 
-#: The UI's switch between its GenAI and its model-training faces (MLflow >= 3.5 reads it from the
-#: page's address and the browser's storage, not from the experiment's ``mlflow.experimentKind`` tag).
-WORKFLOW_QUERY = "workflowType=machine_learning"
+@attrs.frozen
+class StudyView:
+    """An experiment holding zoo runs, as ``zoo ui`` lists it: its shared runs view and parent runs."""
+
+    name: str
+    experiment_id: str
+    #: Key of the experiment's shared runs-table view (``zoo.tracking.view.share_runs_view``).
+    share_key: str
+    #: The study's parent runs (the newest finished per spec), oldest first.
+    parents: tuple[str, ...]
+
+    def runs_url(self, url: str) -> str:
+        """The runs table: model-training layout, sorted by the headline RankIC, headline columns shown."""
+        return view.runs_table_url(url, self.experiment_id, self.share_key)
+
+    def compare_url(self, url: str) -> str:
+        """The compare page of the study's parent runs (empty when it has fewer than two)."""
+        return view.compare_url(url, self.experiment_id, self.parents) if len(self.parents) > 1 else ""
 
 
-def runs_table_url(url: str, experiment_id: str) -> str:
-    """The address of an experiment's runs table in the UI's model-training view."""
-    return f"{url}/#/experiments/{experiment_id}/runs?{WORKFLOW_QUERY}"
+def mark_experiments(uri: str) -> list[StudyView]:
+    """Tag every experiment that holds zoo runs as model training and give it the zoo's shared runs
+    view; each one's :class:`StudyView`, newest first.
 
-
-def mark_experiments(uri: str) -> list[tuple[str, str]]:
-    """Tag every experiment that holds zoo runs as model training; (name, id) of each, newest first.
-
-    Stores written before the zoo set the tag at creation get it here, once.
+    Stores written before the zoo set the tags at creation get them here, once.
     """
     c = tracking.client(uri)
     out = []
     for exp in c.search_experiments(order_by=["last_update_time DESC"], max_results=1000):
         if c.search_runs([exp.experiment_id], "tags.`zoo.role` = 'parent'", max_results=1):
             tracking.describe_experiment(c, exp.experiment_id)
-            out.append((exp.name, exp.experiment_id))
+            key = view.share_runs_view(c, exp.experiment_id)
+            try:
+                parents = tuple(r.info.run_id for r in runs.resolve_parents(c, exp.name).runs)
+            except ZooError:  # no finished parent yet: nothing to compare
+                parents = ()
+            out.append(StudyView(exp.name, exp.experiment_id, key, parents))
     return out
