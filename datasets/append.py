@@ -37,20 +37,19 @@ from zoo.datasets.carry import carry_at
 from zoo.datasets.ingest import (
     DERIVATION,
     Cells,
-    _cells,
-    _check_across_files,
-    _fail,
-    _provenance_name,
     derive_cube,
     index_levels,
+    pivot_cells,
+    provenance_name,
     read_index_table,
     read_long,
     read_symbol_table,
 )
 from zoo.datasets.labels import label_arrays, label_attrs, label_fingerprint
 from zoo.datasets.readers import Input, ReadOptions, detect, expand, read_input
+from zoo.datasets.readers.frame import check_across_files, located
 from zoo.datasets.readers.membership import membership_panels, read_membership_file
-from zoo.datasets.schema import INDEXES, _zarr_prepare, read_store, validate_cube, write_cube
+from zoo.datasets.schema import INDEXES, read_store, validate_cube, write_cube, zarr_prepare
 from zoo.datasets.universes import month_starts
 
 from zoo.errors import DataError
@@ -103,7 +102,7 @@ def _read_new(
     for name, df in inputs:
         unknown = sorted(set(df.columns) - columns)
         if unknown:
-            raise _fail(
+            raise located(
                 name,
                 None,
                 unknown[0],
@@ -112,7 +111,7 @@ def _read_new(
             )
         missing = sorted(columns - set(df.columns))
         if missing:
-            raise _fail(name, None, missing[0], f"missing; {where} was ingested with {sorted(columns)}")
+            raise located(name, None, missing[0], f"missing; {where} was ingested with {sorted(columns)}")
         old = (df["date"] <= last).to_numpy()
         if old.any():
             sub = df[old]
@@ -139,7 +138,7 @@ def _read_new(
                 hit = sub[have]
                 ud = pd.DatetimeIndex(np.sort(hit["date"].unique()))
                 us = np.sort(hit["symbol"].unique()).astype(str)
-                cells = _cells(hit, ud, us)
+                cells = pivot_cells(hit, ud, us)
                 dc, sc = ud.get_indexer(hit["date"]), pd.Index(us).get_indexer(hit["symbol"])
                 od, os_ = d_pos[have], s_pos[have]
                 pairs = [(c, cells.bars[dc, sc, i], bars[od, os_, i]) for i, c in enumerate(_COMPARED)]
@@ -166,7 +165,7 @@ def _read_new(
                     )
             if bad_row is not None and (diff_row is None or bad_row < diff_row):
                 r = df.iloc[bad_row]
-                raise _fail(
+                raise located(
                     name,
                     bad_row + 1,
                     "date",
@@ -174,12 +173,12 @@ def _read_new(
                     f"({r['date'].date()}, {r['symbol']}) is not stored: append adds new days only",
                 )
             if diff_row is not None:
-                raise _fail(name, diff_row + 1, diff_col, diff_msg)
+                raise located(name, diff_row + 1, diff_col, diff_msg)
             skipped += int(old.sum())
         frames.append(df[~old])
     df = pd.concat(frames, ignore_index=True)
     if len(frames) > 1:
-        _check_across_files(df, [n for n, _ in inputs], [len(f) for f in frames])
+        check_across_files(df, [n for n, _ in inputs], [len(f) for f in frames])
     return df, skipped, got
 
 
@@ -396,7 +395,7 @@ def _derive_tail(
     at = pd.Index(symbols).get_indexer(old_symbols)
     dates = old_dates.append(new_dates)
     horizons = [int(h) for h in stored["horizon"].values] if "label_raw" in stored.data_vars else []
-    new_cells = _cells(df, new_dates, symbols)
+    new_cells = pivot_cells(df, new_dates, symbols)
     new_cells.members = _new_members(stored, got, members_file, new_dates, symbols, where)
     no_rows = _stored_cells(stored.isel(date=slice(0, 0)), symbols)
     industry, old_industry = _join(no_rows, new_cells).industry, no_rows.industry[at]
@@ -412,7 +411,7 @@ def _derive_tail(
     window = stored.isel(date=slice(a, n)).load()  # read once: cells, the check, what changed
     cells = _join(_stored_cells(window, symbols), new_cells)
     span = f"{new_dates[0].date()}..{new_dates[-1].date()}"
-    source = f"{stored.attrs['source']}; append of {', '.join(_provenance_name(f) for f in files)} ({span})"
+    source = f"{stored.attrs['source']}; append of {', '.join(provenance_name(f) for f in files)} ({span})"
     derived = derive_cube(
         cells,
         dates[a:],
@@ -539,7 +538,7 @@ def _write_tail(tail: _Tail, old: xr.Dataset, path: Path, label_attrs_now: dict[
     try:
         _clone_links(path, tmp)
         atomic.point("cloned")
-        prep = _zarr_prepare(tail.cube)
+        prep = zarr_prepare(tail.cube)
         for v, attrs in label_attrs_now.items():
             prep[v].attrs = attrs
         dated = [v for v in prep.data_vars if "date" in prep[v].dims]
@@ -652,9 +651,9 @@ def append_store(
 
 def _whole_lazy(stored: xr.Dataset, tail: _Tail) -> xr.Dataset:
     """The label inputs of the new cube (same symbols), the stored rows left lazy."""
-    from zoo.datasets.labels import _LABEL_INPUTS
+    from zoo.datasets.labels import LABEL_INPUTS
 
-    dated = [v for v in _LABEL_INPUTS if "date" in stored[v].dims]
+    dated = [v for v in LABEL_INPUTS if "date" in stored[v].dims]
     head = stored[dated].isel(date=slice(0, tail.start))
     whole = xr.concat([head, tail.cube[dated]], dim="date", data_vars="all", coords="minimal")
     return whole.assign(industry=tail.cube["industry"])

@@ -56,7 +56,7 @@ def _pivot(df: pd.DataFrame, column: str, d_code, s_code, shape, dtype=np.float3
     return out
 
 
-def _cells(df: pd.DataFrame, dates: pd.DatetimeIndex, symbols: np.ndarray) -> Cells:
+def pivot_cells(df: pd.DataFrame, dates: pd.DatetimeIndex, symbols: np.ndarray) -> Cells:
     """Pivot a checked long frame onto ``dates`` x ``symbols``; every step here is per cell."""
     d_code = dates.get_indexer(df["date"])
     s_code = pd.Index(symbols).get_indexer(df["symbol"])
@@ -158,7 +158,7 @@ def build_cube(
     dates = pd.DatetimeIndex(np.sort(df["date"].unique()))
     symbols = np.sort(df["symbol"].unique()).astype(str)
     levels = index_levels(index_table, dates) if index_table is not None else None
-    cells = _cells(df, dates, symbols)
+    cells = pivot_cells(df, dates, symbols)
     if spells is not None and len(spells):
         cells.members = membership_panels(spells, dates, symbols)
     return derive_cube(
@@ -202,7 +202,7 @@ def _check_across_files(df: pd.DataFrame, files: Sequence, lengths: Sequence[int
     check_across_files(df, files, lengths)
 
 
-def _provenance_name(path: str | Path) -> str:
+def provenance_name(path: str | Path) -> str:
     """``folder/file`` of an input: names the data set without the machine's own path (the cube is shared)."""
     p = Path(path).resolve()
     return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
@@ -221,7 +221,7 @@ def read_members(
     spells = pd.concat([kept, extra], ignore_index=True) if kept is not None else extra
     unused = "; its weight column is not used: proxy-cap weights" if "weight" in extra.attrs else ""
     for n in names:
-        sources[n] = f"real: {_provenance_name(members_file)} (dated snapshots, each to the next{unused})"
+        sources[n] = f"real: {provenance_name(members_file)} (dated snapshots, each to the next{unused})"
     return spells, sources
 
 
@@ -243,11 +243,11 @@ def ingest(
     table = read_symbol_table(symbols_file) if symbols_file else None
     idx = read_index_table(index_file) if index_file else got.index_table
     kind = "" if got.fmt == "long" else f" ({got.fmt})"
-    source = f"ingest{kind} of " + ", ".join(_provenance_name(f) for f in files)
+    source = f"ingest{kind} of " + ", ".join(provenance_name(f) for f in files)
     if table is not None:
-        source += f"; symbols {_provenance_name(symbols_file)}"
+        source += f"; symbols {provenance_name(symbols_file)}"
     if index_file:
-        source += f"; indexes {_provenance_name(index_file)}"
+        source += f"; indexes {provenance_name(index_file)}"
     return build_cube(
         got.frame,
         source,

@@ -27,7 +27,7 @@ from zoo.datasets.schema import fingerprint
 from zoo.errors import DataError
 
 LABEL_NORMS = ("rank", "zscore")
-_LABEL_INPUTS = ("bars", "size", "industry", "breach", "in_universe", "suspended")
+LABEL_INPUTS = ("bars", "size", "industry", "breach", "in_universe", "suspended")
 
 
 def neutralize(y: np.ndarray, size: np.ndarray, industry: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -97,7 +97,7 @@ def rank_ic_series(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None)
 
 def label_fingerprint(cube: xr.Dataset) -> str:
     """Digest of what the labels are computed from; labels carrying another one are stale."""
-    return fingerprint(cube, variables=_LABEL_INPUTS)
+    return fingerprint(cube, variables=LABEL_INPUTS)
 
 
 def label_arrays(cube: xr.Dataset, horizons: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:

@@ -143,7 +143,7 @@ def _normalise_coords(cube: xr.Dataset) -> xr.Dataset:
     return cube.assign_coords(repl) if repl else cube
 
 
-def _zarr_prepare(cube: xr.Dataset) -> xr.Dataset:
+def zarr_prepare(cube: xr.Dataset) -> xr.Dataset:
     """String coordinates as object arrays, so Zarr v3 stores them as its variable-length string type."""
     repl = {}
     for name in ("symbol", "field", "universe", "index"):
@@ -220,7 +220,7 @@ def write_cube(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            prep = _zarr_prepare(cube)
+            prep = zarr_prepare(cube)
             encoding = _date_chunks(prep, date_chunk) if date_chunk else None
             prep.to_zarr(tmp, mode="w", consolidated=False, zarr_format=3, encoding=encoding)
         atomic.swap(tmp, path)  # manifest, then the renames (atomic's module doc: what a kill leaves)
@@ -238,7 +238,7 @@ def append_variables(cube: xr.Dataset, names: Iterable[str], path: str | os.Path
     sub = cube[list(names)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _zarr_prepare(sub.drop_vars([c for c in sub.coords if c not in sub.dims])).to_zarr(
+        zarr_prepare(sub.drop_vars([c for c in sub.coords if c not in sub.dims])).to_zarr(
             path, mode="a", consolidated=False, zarr_format=3
         )
     if (Path(path) / atomic.MANIFEST).is_file():

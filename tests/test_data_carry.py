@@ -13,7 +13,7 @@ from test_data_append import _market, _pieces, _write, store_digest
 from zoo.datasets import carry as carry_mod
 from zoo.datasets.append import append_store
 from zoo.datasets.carry import Carry, carry_at
-from zoo.datasets.ingest import _cells, derive_cube, ingest, read_long
+from zoo.datasets.ingest import derive_cube, ingest, pivot_cells, read_long
 from zoo.datasets.labels import ensure_labels
 from zoo.datasets.panel import ffill, trailing_mean
 from zoo.datasets.schema import read_store, write_cube
@@ -67,7 +67,7 @@ def market(tmp_path_factory):
     (path,) = _write([_market()], tmp_path_factory.mktemp("carry"))
     full = ingest([path])
     dates = pd.DatetimeIndex(full["date"].values)
-    return full, _cells(read_long(path), dates, np.asarray(full["symbol"].values).astype(str))
+    return full, pivot_cells(read_long(path), dates, np.asarray(full["symbol"].values).astype(str))
 
 
 @settings(max_examples=12, deadline=None)

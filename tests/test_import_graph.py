@@ -29,14 +29,7 @@ ROOTS = {
 #: never added to. ``importer -> imported``.
 KNOWN_CROSSINGS: set[tuple[str, str]] = set()
 #: Private names imported across modules today (issue #24, item 5): ``importer -> module.name``.
-KNOWN_PRIVATE = {
-    ("zoo.datasets.append", "zoo.datasets.schema._zarr_prepare"),
-    ("zoo.datasets.append", "zoo.datasets.labels._LABEL_INPUTS"),
-    ("zoo.datasets.append", "zoo.datasets.ingest._fail"),
-    ("zoo.datasets.append", "zoo.datasets.ingest._provenance_name"),
-    ("zoo.datasets.append", "zoo.datasets.ingest._check_across_files"),
-    ("zoo.datasets.append", "zoo.datasets.ingest._cells"),
-}
+KNOWN_PRIVATE: set[tuple[str, str]] = set()
 
 
 def _modules() -> dict[str, Path]:
