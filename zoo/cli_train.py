@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,15 +11,11 @@ import typer
 
 from zoo.cli_common import (
     AUTO_WORKERS_OPTION,
-    CLUSTER_HOST_HELP,
     CLUSTER_HOST_OPTION,
     GPUS_OPTION,
-    SCHEDULER_HELP,
     SCHEDULER_OPTION,
     SET_OPTION_HELP,
-    URI_HELP,
     URI_OPTION,
-    WORKERS_HELP,
     WORKERS_OPTION,
     announce_store,
     plugins_of,
@@ -357,12 +354,10 @@ def _benchmark(
     out: Path = typer.Option(Path("results/benchmark"), "--out", help="Folder for the CSVs and README.md."),
     index: str = typer.Option("csi500", "--index", help="Index of the enhancement back-test."),
     set_: list[str] = typer.Option([], "--set", help=SET_OPTION_HELP),
-    uri: str = typer.Option(None, "--uri", help=URI_HELP),
-    workers: int = typer.Option(
-        None, "--workers", "-w", help=WORKERS_HELP + " (default: min(2, CPU cores))", min=0
-    ),
-    scheduler: str = typer.Option(None, "--scheduler", help=SCHEDULER_HELP),
-    cluster_host: str = typer.Option("127.0.0.1", "--cluster-host", help=CLUSTER_HOST_HELP),
+    uri: str = URI_OPTION,
+    workers: int = AUTO_WORKERS_OPTION,
+    scheduler: str = SCHEDULER_OPTION,
+    cluster_host: str = CLUSTER_HOST_OPTION,
 ) -> None:
     """The whole-market benchmark (specs/studies/benchmark.toml): train, evaluate, enhance, write results/.
 
@@ -372,24 +367,13 @@ def _benchmark(
 
     from zoo.cli_enhance import enhance_run
     from zoo.tracking import runs as tracking
-    from zoo.train.benchmark import BENCHMARK_STUDY, command_line, seed_table, write_results
+    from zoo.tracking.source import command
+    from zoo.train.benchmark import BENCHMARK_STUDY, seed_table, write_results
     from zoo.train.main_job import default_workers, run_main
     from zoo.train.report import display_name
 
     announce_store(uri)
-    command = command_line(
-        [
-            "benchmark",
-            "--data",
-            data,
-            "--out",
-            str(out),
-            "--index",
-            index,
-            *(a for s in set_ for a in ("--set", s)),
-        ]
-        + (["--workers", str(workers)] if workers is not None else [])
-    )
+    typed = shlex.join(command())  # as typed (zoo.cli records it)
     if workers is None:
         workers = 0 if scheduler else default_workers()
     with _executor(workers, scheduler, 0.0, cluster_host) as ex:
@@ -410,7 +394,7 @@ def _benchmark(
     for name, pid in parents.items():
         _, metrics = enhance_run(c, c.get_run(pid), [index])
         rows[name] = {k.removeprefix(prefix): v for k, v in metrics.items() if k.startswith(prefix)}
-    folder = write_results(out, res, seed_table(c, parents), pd.DataFrame(rows), command)
+    folder = write_results(out, res, seed_table(c, parents), pd.DataFrame(rows), typed)
     typer.echo(f"results: {folder}/README.md and its CSVs")
 
 

@@ -8,7 +8,6 @@ beside the command and commit that produced them. Nothing here trains or evaluat
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import time
 from collections.abc import Mapping
@@ -164,8 +163,3 @@ def write_results(
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     return out
-
-
-def command_line(args: list[str]) -> str:
-    """The command that reproduces a run: ``zoo`` and ``args``, shell-quoted."""
-    return shlex.join(["zoo", *args])
