@@ -16,20 +16,13 @@ from pathlib import Path
 import pandas as pd
 
 from zoo.tracking import runs as tracking
+from zoo.train.main_job import REPORT_FIG8
+from zoo.train.report import fig8_table
 
 #: The built-in study ``zoo benchmark`` runs (``specs/studies/benchmark.toml``).
 BENCHMARK_STUDY = "benchmark"
-#: The report's Fig. 8 (10-day RankIC / ICIR / win rate), Fig. 13 (TOP group) and Fig. 26 (enhancement).
+#: The report's Fig. 13 (TOP group); its Fig. 8 is ``zoo.train.main_job.REPORT_FIG8``, one copy for both jobs.
 REPORT = {
-    "fig8": pd.DataFrame(
-        {
-            "GRU-IC": [0.125, 0.99, 0.86],
-            "GRU-MSE": [0.107, 1.10, 0.87],
-            "DecompGRU-IC": [0.130, 1.10, 0.88],
-            "DecompGRU-MSE": [0.110, 1.09, 0.87],
-        },
-        index=["RankIC", "RankICIR", "IC win rate"],
-    ),
     "fig13": pd.DataFrame(
         {
             "GRU-IC": [44.61, 1.61, -33.31, 38.53, 0.53],
@@ -39,9 +32,6 @@ REPORT = {
         },
         index=["ann. return %", "Sharpe", "max drawdown %", "ann. excess %", "one-way turnover"],
     ),
-    "fig26_csi500": {
-        "DecompGRU-MSE": {"ann. excess %": 11.65, "tracking error %": 5.88, "excess Sharpe": 1.91}
-    },
 }
 
 
@@ -131,7 +121,7 @@ def write_results(
         "",
         "The report's Fig. 8 (Wind data, CSI All Share, 2019-2025), for orientation only:",
         "",
-        _markdown(REPORT["fig8"]),
+        _markdown(fig8_table(REPORT_FIG8, 10)),
         "",
         "## Seed spread of the test RankIC (mean over the test years per seed)",
         "",
