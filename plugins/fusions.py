@@ -26,6 +26,9 @@ class SumConfig:
 class SumFusion(nn.Module):
     """The branches added, in the spec's order (every branch must have the same steps and width)."""
 
+    #: Each stock's output depends on that stock's inputs only (``zoo.compose.stockwise``).
+    stockwise = True
+
     def forward(self, parts: Mapping[str, torch.Tensor], ctx: Context | None = None) -> torch.Tensor:
         """``sum_b parts[b]``."""
         fused, first = None, None
@@ -74,6 +77,9 @@ class CrossAttentionFusion(nn.Module):
     patches); the output has the query branch's steps. No step mask: every step lies inside the
     stock's window, which ends at the day being scored, so no step holds data after that day.
     """
+
+    #: Each stock attends to its own steps only (``zoo.compose.stockwise``).
+    stockwise = True
 
     def __init__(self, d: int, cfg: CrossAttentionFusionConfig) -> None:
         super().__init__()

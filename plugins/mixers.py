@@ -24,6 +24,9 @@ class IdentityConfig:
 class IdentityMixer(nn.Module):
     """Returns its input unchanged."""
 
+    #: Stocks do not interact: the model may run it over blocks of stocks (``zoo.compose.stockwise``).
+    stockwise = True
+
     def forward(self, h: torch.Tensor, ctx: Context | None = None) -> torch.Tensor:
         """``h`` unchanged."""
         return h

@@ -232,3 +232,45 @@ def test_blockwise_per_stock_parts_give_the_same_model(specs_dir):
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
     torch.testing.assert_close(outs[0], outs[1], rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-4, atol=2e-5)  # summation order differs
+
+
+@pytest.mark.parametrize("name", ["gru", "decompgru"])
+def test_inference_blocks_and_blockwise_pass_give_the_same_scores(specs_dir, name):
+    spec = load_spec(specs_dir / f"{name}.toml")
+    torch.manual_seed(0)
+    model = build_model(spec.model, 6).eval()
+    x, ctx = day(70, seed=5)
+    with torch.no_grad():
+        model.eval_chunk_size, model.fuse_stockwise = None, False
+        whole = model(x, ctx)
+        outs = {}
+        for chunk in (16, 32):
+            for fuse in (False, True):
+                model.eval_chunk_size, model.fuse_stockwise = chunk, fuse
+                outs[chunk, fuse] = model(x, ctx)
+    for out in outs.values():
+        torch.testing.assert_close(out, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_blockwise_pass_slices_per_stock_context():
+    from zoo.compose import block_ctx
+
+    ctx = {"mask": torch.arange(5) > 1, "scale": torch.tensor(2.0), "table": torch.zeros(3, 4)}
+    sub = block_ctx(ctx, 5, slice(2, 4))
+    assert sub["mask"].tolist() == [True, True]
+    assert sub["scale"] is ctx["scale"] and sub["table"] is ctx["table"]
+
+
+def test_blockwise_pass_runs_stockwise_parts_in_blocks_only_without_autograd(specs_dir):
+    spec = load_spec(specs_dir / "gru.toml")
+    model = build_model(spec.model, 6)
+    seen = []
+    model.trunk.register_forward_hook(lambda mod, args, out: seen.append(args[0].shape[0]))
+    x, ctx = day(70, seed=1)
+    model.eval_chunk_size = 32
+    with torch.no_grad():
+        model(x, ctx)
+    assert seen == [32, 32, 6]
+    seen.clear()
+    model(x, ctx)  # autograd on: the training path, blocks of chunk_size (1,000: the whole day)
+    assert seen == [70]

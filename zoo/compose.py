@@ -64,6 +64,18 @@ class Branch(nn.Module):
         return self.mixer(per_stock(self.encoder, x, chunk_size), ctx)
 
 
+def stockwise(module: nn.Module) -> bool:
+    """Whether a mixer or fusion treats every stock on its own (its class sets ``stockwise = True``)."""
+    return bool(getattr(module, "stockwise", False))
+
+
+def block_ctx(ctx: Context | None, n: int, block: slice) -> Context | None:
+    """``ctx`` for the stocks ``block`` of a day of ``n``: per-stock tensors sliced, the rest kept."""
+    if ctx is None:
+        return None
+    return {k: v[block] if v.ndim and v.shape[0] == n else v for k, v in ctx.items()}
+
+
 class ZooModel(nn.Module):
     """A composed factor model: ``forward(x (N,T,F), ctx) -> scores (N,)``."""
 
@@ -71,6 +83,13 @@ class ZooModel(nn.Module):
     #: once). Measured on a 2-core CPU, DecompGRU at N = 5,000: a train step 2.1-2.5 s -> 1.5 s.
     #: Applies on the CPU only: on a GPU the day runs unblocked (blocks only add kernel launches).
     chunk_size: int | None = 1000
+    #: The block size without autograd (validation, test, prediction), where blocks change no number:
+    #: every per-stock output is the same at any block size, and no gradient sums over blocks.
+    #: ``bench/bench_inference.py`` measured 256 among the fastest on one CPU thread (results/sampling/).
+    eval_chunk_size: int | None = 256
+    #: Without autograd, run the stock-wise branches, the fusion, norm, trunk and head block by block in
+    #: one pass (no day-sized intermediate); with autograd each stage runs over the whole day as before.
+    fuse_stockwise: bool = True
 
     def __init__(
         self,
@@ -90,11 +109,37 @@ class ZooModel(nn.Module):
     def forward(self, x: torch.Tensor, ctx: Context | None = None) -> torch.Tensor:
         """Score one day's cross-section ``x (N,T,F)``."""
         # Blocks keep a CPU's cache warm; a GPU runs the whole day best as one batch per kernel.
-        chunk = self.chunk_size if x.device.type == "cpu" else None
+        training = torch.is_grad_enabled()
+        chunk = None
+        if x.device.type == "cpu":
+            chunk = self.chunk_size if training else self.eval_chunk_size
         parts = self.decomposition(x)
+        if not training and self.fuse_stockwise and chunk and x.shape[0] > chunk and stockwise(self.fusion):
+            return self._blockwise(parts, ctx, x.shape[0], chunk)
         outputs = {name: branch(parts[branch.input], ctx, chunk) for name, branch in self.branches.items()}
         fused = self.fusion(outputs, ctx)
-        return per_stock(lambda h: self.head(self.trunk(self.norm(h))), fused, chunk)
+        return per_stock(self._tail, fused, chunk)
+
+    def _tail(self, h: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(self.norm(h)))
+
+    def _blockwise(self, parts: dict, ctx: Context | None, n: int, chunk: int) -> torch.Tensor:
+        """Branches that mix stocks over the whole day; then the rest of the model one block at a time."""
+        crossed = {
+            name: branch(parts[branch.input], ctx, chunk)
+            for name, branch in self.branches.items()
+            if not stockwise(branch.mixer)
+        }
+        scores = []
+        for start in range(0, n, chunk):
+            block = slice(start, start + chunk)
+            sub = block_ctx(ctx, n, block)
+            outputs = {
+                name: crossed[name][block] if name in crossed else branch(parts[branch.input][block], sub)
+                for name, branch in self.branches.items()
+            }
+            scores.append(self._tail(self.fusion(outputs, sub)))
+        return torch.cat(scores)
 
 
 def build_model(spec: ModelSpec, in_features: int, registry: Registry | None = None) -> ZooModel:
