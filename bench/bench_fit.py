@@ -3,8 +3,9 @@
 Run: ``.venv/bin/python bench/bench_fit.py --data full.zarr [--model gru] [--stocks 1000] [--reps 1]
 [--year 2022] [--set K=V ...]``.
 
-Both fits run in this process through the shipped fit (``zoo.train.jobs.neural_fit``) with the main
-job's cuts (``specs/studies/main.toml``) and the report's label, on one CPU thread, on the same source.
+The fits run in this process through the shipped fit (``zoo.train.jobs.neural_fit``) with the
+whole-market benchmark's cuts (``specs/studies/benchmark.toml``: those the main job had when issue 22
+was filed) and the report's label, on one CPU thread, on the same source.
 The reference is the fit as it was before issue 22: every stock in every training step, and inference
 (validation, test) in blocks of 1,000 stocks, stage by stage (``ZooModel.eval_chunk_size = 1000``,
 ``fuse_stockwise = False``). The new fit samples ``--stocks`` a step and scores with the shipped
@@ -34,9 +35,16 @@ from zoo.registry import get_registry  # noqa: E402
 from zoo.specs import load_spec  # noqa: E402
 from zoo.train.data import open_source  # noqa: E402
 from zoo.train.jobs import FitContext, neural_fit  # noqa: E402
-from zoo.train.main_job import MAIN_CUTS  # noqa: E402
 from zoo.train.source import capability  # noqa: E402
 from zoo.train.splits import rolling_splits  # noqa: E402
+from zoo.train.study import load_study  # noqa: E402
+
+
+def benchmark_cuts() -> list[str]:
+    """The whole-market benchmark's common settings (``specs/studies/benchmark.toml``: its cuts)."""
+    study = load_study("benchmark")
+    return [o for o in study.variants[0].overrides if not o.startswith("train.stocks_per_day")]
+
 
 #: Inference as it was before issue 22: blocks of 1,000 stocks, each stage over the whole day.
 BEFORE = {"eval_chunk_size": 1000, "fuse_stockwise": False}
@@ -62,8 +70,10 @@ def warm_days(spec, source, year: int) -> tuple[int, float]:
     return len(split.valid[:: spec.train.valid_stride]) + len(split.test), time.perf_counter() - t0
 
 
-def one_fit(spec, source, year: int, inference: dict | None = None) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and test RankIC of one fit of ``spec`` (seed 0) on ``source``.
+def one_fit(
+    spec, source, year: int, inference: dict | None = None, seed: int = 0
+) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and test RankIC of one fit of ``spec`` (``seed``) on ``source``.
 
     ``inference``: ZooModel class settings for this fit only (``BEFORE``: the code before issue 22).
     """
@@ -72,7 +82,7 @@ def one_fit(spec, source, year: int, inference: dict | None = None) -> tuple[flo
     shipped = {k: getattr(ZooModel, k) for k in (inference or {})}
     for k, v in (inference or {}).items():
         setattr(ZooModel, k, v)
-    ctx = FitContext(spec, source, split, 0, get_registry(()), lambda *_: None, f"{spec.name} {year}")
+    ctx = FitContext(spec, source, split, seed, get_registry(()), lambda *_: None, f"{spec.name} {year}")
     w0, c0 = time.perf_counter(), time.process_time()
     try:
         product = neural_fit(ctx)
@@ -95,7 +105,7 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="extra spec overrides (after the cuts)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    base = [o for o, _ in MAIN_CUTS] + [f'data.store="{args.data}"', "train.threads=1", *args.set]
+    base = [*benchmark_cuts(), f'data.store="{args.data}"', "train.threads=1", *args.set]
     ref = load_spec(args.model, [*base, "train.stocks_per_day=0"])
     new = load_spec(args.model, [*base, f"train.stocks_per_day={args.stocks}"])
     load0 = os.getloadavg()

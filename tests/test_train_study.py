@@ -277,7 +277,7 @@ def test_main_job_prints_cuts_fig8_table_with_oracle_and_ui_hint(tmp_path, monke
     )
     lines: list[str] = []
     sets = ["data.window=30", "data.min_history=20", "train.train_years=1"]
-    sets += ["train.max_epochs=1", "train.days_per_epoch=4", "train.valid_stride=20"]
+    sets += ["train.max_epochs=1", "train.days_per_epoch=4", "train.valid_stride=20", "train.seeds=[0]"]
     out = run_main(
         data="synth:30",
         extra=sets,
@@ -434,7 +434,8 @@ def test_seed_metrics_and_table_show_every_seed_and_the_spread():
 
 def test_study_cuts_and_recipe_are_read_and_checked(tmp_path):
     main = load_study("main")
-    assert ("train.seeds=[0]", "one seed instead of the report's 0, 42, 3407") in main.cuts
+    assert ("train.train_years=2", "2 training years before the validation year instead of 4") in main.cuts
+    assert not any(o.startswith("train.seeds") for o, _ in main.cuts)  # the report's three seeds run
     assert [o for o, _ in main.recipe] == ["data.neutralize=false", "train.neutralize_scores=true"]
     bad = _write_study(tmp_path, '[study]\nspecs = ["SPECS/gru.toml"]\ncuts = ["train.seeds=[0]"]\n')
     with pytest.raises(SpecError, match=r"study.cuts must be a list of \{ set = "):

@@ -124,7 +124,7 @@ def _settings(study, data: str, full: bool, echo: Callable[[str], None]) -> tupl
     elif study.cuts or study.recipe:
         if data == "synth":
             store = MAIN_SYNTH_STORE
-        echo("zoo main: default settings are cut to finish in about 10 minutes on a 2-core CPU:")
+        echo("zoo main: default settings are cut to finish in about 15 minutes on a 2-core CPU:")
         for override, why in study.cuts:
             echo(f"  --set {override:<28} {why}")
             overrides.append(override)
