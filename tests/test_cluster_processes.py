@@ -91,6 +91,12 @@ class Cluster:
         self._spawn(name, args, _env(**env))
         self._wait_log(name, "Registered to:")
 
+    def start(self, *workers: str) -> None:
+        """The scheduler, then one worker per name."""
+        self.start_scheduler()
+        for name in workers:
+            self.start_worker(name)
+
     def stop(self) -> None:
         """SIGKILL every process still running and reap it."""
         for proc in self.procs.values():
@@ -230,9 +236,7 @@ def test_a_worker_killed_mid_fit_changes_no_printed_number(setup, cluster, tmp_p
 
 def test_a_killed_driver_resumes_with_the_same_numbers(setup, cluster, tmp_path):
     study, store, serial = setup
-    cluster.start_scheduler()
-    cluster.start_worker("a")
-    cluster.start_worker("b")
+    cluster.start("a", "b")
     db = tmp_path / "kill-driver.db"
     driver = _popen_driver(study, store, db, ["--scheduler", cluster.address])
     try:
@@ -255,9 +259,7 @@ def test_a_killed_driver_resumes_with_the_same_numbers(setup, cluster, tmp_path)
 
 def test_a_stopped_scheduler_ends_the_driver_with_one_line_and_the_resume_command(setup, cluster, tmp_path):
     study, store, serial = setup
-    cluster.start_scheduler()
-    cluster.start_worker("a")
-    cluster.start_worker("b")
+    cluster.start("a", "b")
     db = tmp_path / "stop-scheduler.db"
     driver = _popen_driver(study, store, db, ["--scheduler", cluster.address])
     try:
@@ -280,9 +282,7 @@ def test_a_stopped_scheduler_ends_the_driver_with_one_line_and_the_resume_comman
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=30)
-    cluster.start_scheduler()
-    cluster.start_worker("a2")
-    cluster.start_worker("b2")
+    cluster.start("a2", "b2")
     resume = shlex.split(said[1].split(": ", 1)[1])
     assert resume[:2] == ["zoo", "study"]
     rerun = subprocess.run(

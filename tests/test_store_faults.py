@@ -52,6 +52,13 @@ def append_case(tmp_path_factory):
     return store, files, before, store_digest(after_store)
 
 
+def _killed_at(point: str, src, store, args: list) -> None:
+    """Copy ``src`` to ``store``, run ``zoo ARGS`` and let the fault point ``point`` kill it."""
+    shutil.copytree(src, store)
+    killed = _zoo(args, fault=point)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+
 #: point -> what the store is after the kill (and what the next command finds beside it).
 APPEND_POINTS = {
     "cloned": ("before", "unfinished new store"),
@@ -66,9 +73,7 @@ APPEND_POINTS = {
 def test_a_killed_append_leaves_before_or_after(point, append_case, tmp_path):
     src, files, before, after = append_case
     store = tmp_path / "s.zarr"
-    shutil.copytree(src, store)
-    killed = _zoo(["data", "append", files[1], "--to", store], fault=point)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    _killed_at(point, src, store, ["data", "append", files[1], "--to", store])
     assert _siblings(store), "the kill left no debris: the point was not reached mid-write"
     state, says = APPEND_POINTS[point]
     nxt = _zoo(["data", "info", store])
@@ -92,10 +97,7 @@ INGEST_POINTS = {
 def test_a_killed_ingest_over_a_store_leaves_before_or_after(point, append_case, tmp_path):
     src, files, before, _ = append_case
     store = tmp_path / "s.zarr"
-    shutil.copytree(src, store)
-    args = ["data", "ingest", files[0], files[1], "--out", store, "--no-labels"]
-    killed = _zoo(args, fault=point)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    _killed_at(point, src, store, ["data", "ingest", files[0], files[1], "--out", store, "--no-labels"])
     nxt = _zoo(["data", "info", store])
     state, says = INGEST_POINTS[point]
     assert nxt.returncode == 0 and says in nxt.stderr, nxt.stderr
